@@ -1,0 +1,38 @@
+#pragma once
+/// @file npy.hpp
+/// .npy output for tools: float32 arrays written atomically (temporary file, then rename).
+
+#include <bitfit/core/error.hpp>
+
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xnpy.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace bitfit {
+
+/// Writes `data` as a float32 .npy of shape (rows, cols) to `path`, atomically.
+inline void write_npy(const std::filesystem::path& path, const std::vector<float>& data,
+                      std::size_t rows, std::size_t cols) {
+  check(data.size() == rows * cols, path.string() + ": data size does not match shape");
+  const auto tmp = std::filesystem::path(path.string() + ".tmp." + std::to_string(::getpid()));
+  try {
+    auto view = xt::adapt(data.data(), rows * cols, xt::no_ownership(), std::vector<std::size_t>{rows, cols});
+    xt::dump_npy(tmp.string(), view);
+  } catch (const std::exception& e) {
+    std::filesystem::remove(tmp);
+    throw error(path.string() + ": cannot write (" + e.what() + ")");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    throw error(path.string() + ": cannot write (" + ec.message() + ")");
+  }
+}
+
+}  // namespace bitfit

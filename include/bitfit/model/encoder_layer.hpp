@@ -1,0 +1,159 @@
+#pragma once
+/// @file encoder_layer.hpp
+/// One BERT encoder layer (post-LayerNorm), forward and backward, instantiated per mask policy.
+/// In the paper's notation (BitFit §2), for the layer input x:
+///   q,k,v = x W_{q,k,v}^T + b_{q,k,v}            h1 = MultiHeadAttention(q, k, v)
+///   h2 = Dropout(h1 W_m1^T + b_m1)               h3 = LN1(h2 + x)      (gain g_LN1, bias b_LN1)
+///   h4 = GELU(h3 W_m2^T + b_m2)                  h5 = Dropout(h4 W_m3^T + b_m3)
+///   out = LN2(h5 + h3)                           (gain g_LN2, bias b_LN2)
+
+#include <bitfit/model/config.hpp>
+#include <bitfit/model/params.hpp>
+#include <bitfit/ops/attention.hpp>
+#include <bitfit/ops/dropout.hpp>
+#include <bitfit/ops/gelu.hpp>
+#include <bitfit/ops/layernorm.hpp>
+#include <bitfit/ops/linear.hpp>
+#include <bitfit/train/mask.hpp>
+
+#include <algorithm>
+#include <span>
+#include <vector>
+
+namespace bitfit {
+
+/// The three dropout sites of a layer (inactive in evaluation).
+struct layer_dropout {
+  dropout_site attn;  ///< on the attention probabilities
+  dropout_site h2;    ///< after W_m1
+  dropout_site h5;    ///< after W_m3
+};
+
+/// What a layer's forward keeps for its backward, N tokens in the packed batch.
+/// Bias-only policies keep (per token) 3H + H + 1 + I + H + 1 floats plus A·T attention
+/// probabilities: q, k, v (attention backward), x̂ and rstd of both LayerNorms (their input
+/// gradients), and the GELU input (its derivative). Full fine-tuning also keeps ctx (H), h3 (H)
+/// and h4 (I), the inputs of W_m1, W_m2 and W_m3, for their weight gradients; the input x of
+/// W_qkv is the previous layer's output, which the encoder keeps in that mode only.
+template <class T>
+struct layer_cache {
+  std::vector<T> qkv;    // (N, 3H)
+  std::vector<T> P;      // (A · Σ_b T_b²)
+  std::vector<T> xhat1;  // (N, H)
+  std::vector<T> rstd1;  // (N)
+  std::vector<T> h4pre;  // (N, I)
+  std::vector<T> xhat2;  // (N, H)
+  std::vector<T> rstd2;  // (N)
+  std::vector<T> ctx;    // (N, H)  full fine-tuning only
+  std::vector<T> h3;     // (N, H)  full fine-tuning only
+  std::vector<T> h4;     // (N, I)  full fine-tuning only
+
+  void resize(int N, std::size_t attn, const bert_config& c, bool weight_grads) {
+    const std::size_t n = std::size_t(N), H = std::size_t(c.hidden_size),
+                      I = std::size_t(c.intermediate_size);
+    qkv.resize(n * 3 * H), P.resize(attn), xhat1.resize(n * H), rstd1.resize(n);
+    h4pre.resize(n * I), xhat2.resize(n * H), rstd2.resize(n);
+    ctx.resize(weight_grads ? n * H : 0), h3.resize(weight_grads ? n * H : 0);
+    h4.resize(weight_grads ? n * I : 0);
+  }
+  std::size_t floats() const {
+    return qkv.size() + P.size() + xhat1.size() + rstd1.size() + h4pre.size() + xhat2.size() +
+           rstd2.size() + ctx.size() + h3.size() + h4.size();
+  }
+};
+
+/// Transient buffers shared by all layers (never kept between layers).
+template <class T>
+struct layer_scratch {
+  std::vector<T> a, b, c;  // (N, H) each
+  std::vector<T> i1, i2;   // (N, I) each
+  std::vector<T> dqkv;     // (N, 3H), backward only
+  void resize(int N, const bert_config& c_, bool backward) {
+    const std::size_t n = std::size_t(N), H = std::size_t(c_.hidden_size),
+                      I = std::size_t(c_.intermediate_size);
+    a.resize(n * H), b.resize(n * H), c.resize(n * H), i1.resize(n * I), i2.resize(n * I);
+    dqkv.resize(backward ? n * 3 * H : 0);
+  }
+};
+
+/// out (N, H) = layer(inp (N, H)). Fills `cache` as described on layer_cache for `Mask`.
+template <mask_policy Mask, class T>
+void encoder_layer_forward(T* out, layer_cache<T>& cache, const T* inp, const layer_params<T>& p,
+                           std::span<const int> offsets, const bert_config& cfg,
+                           layer_scratch<T>& s, const layer_dropout& drop = {}) {
+  const int N = offsets.back(), H = cfg.hidden_size, I = cfg.intermediate_size,
+            A = cfg.num_attention_heads;
+  constexpr bool full = Mask::weight_grads;
+  T* ctx = full ? cache.ctx.data() : s.a.data();
+  T* h3 = full ? cache.h3.data() : s.c.data();
+  T* h4 = full ? cache.h4.data() : s.i1.data();
+  T* h = s.b.data();  // h2, then h5, each summed with its residual in place
+
+  linear_forward(cache.qkv.data(), inp, p.Wqkv, p.bqkv, N, H, 3 * H);
+  attention_forward(ctx, cache.P.data(), cache.qkv.data(), offsets, H, A, drop.attn);
+  linear_forward(h, ctx, p.Wm1, p.bm1, N, H, H);
+  dropout_forward(h, h, std::ptrdiff_t(N) * H, drop.h2);
+  as_matrix(h, N, H) += as_matrix(inp, N, H);
+  layernorm_forward(h3, cache.xhat1.data(), cache.rstd1.data(), h, p.gLN1, p.bLN1, N, H, cfg.layer_norm_eps);
+  linear_forward(cache.h4pre.data(), h3, p.Wm2, p.bm2, N, H, I);
+  gelu_forward(h4, cache.h4pre.data(), std::ptrdiff_t(N) * I);
+  linear_forward(h, h4, p.Wm3, p.bm3, N, I, H);
+  dropout_forward(h, h, std::ptrdiff_t(N) * H, drop.h5);
+  as_matrix(h, N, H) += as_matrix(h3, N, H);
+  layernorm_forward(out, cache.xhat2.data(), cache.rstd2.data(), h, p.gLN2, p.bLN2, N, H, cfg.layer_norm_eps);
+}
+
+/// Backward of encoder_layer_forward for a gradient-computing policy.
+/// dout (N, H) is read; dinp (N, H) is overwritten with the input gradient unless null (the
+/// lowest layer that trains anything needs no input gradient). Accumulates into the gradient
+/// views in `g` the terms that `mask` trains, and the weights only when Mask::weight_grads.
+/// `inp` is the layer input, read only for dW_qkv (may be null in bias-only instantiations).
+template <mask_policy Mask, class T>
+void encoder_layer_backward(T* dinp, const layer_params<T>& g, const T* dout,
+                            const layer_cache<T>& c, const T* inp, const layer_params<T>& p,
+                            std::span<const int> offsets, const bert_config& cfg, const Mask& mask,
+                            layer_scratch<T>& s, const layer_dropout& drop = {}) {
+  static_assert(Mask::computes_grads, "encoder_layer_backward needs a gradient-computing mask");
+  constexpr bool W = Mask::weight_grads;
+  const int N = offsets.back(), H = cfg.hidden_size, I = cfg.intermediate_size,
+            A = cfg.num_attention_heads;
+  const std::size_t NH = std::size_t(N) * H;
+  auto grad_of = [&](term t, T* view) -> T* {
+    return Mask::may_train(t) && mask.trains(t) ? view : nullptr;
+  };
+  T* d_sum = s.a.data();  // d(h5 + h3), then dh3
+  T* d_h = s.b.data();    // dh5, then d(h2 + x)
+  T* d_ctx = s.c.data();
+  T* d_mid = s.i2.data();  // dh4, then d(h4pre)
+
+  // out = LN2(h5 + h3)
+  std::fill_n(d_sum, NH, T(0));
+  layernorm_backward<W>(d_sum, g.gLN2, grad_of(term::bLN2, g.bLN2), dout, c.xhat2.data(), c.rstd2.data(), p.gLN2, N, H);
+  // h5 = Dropout(h4 W_m3^T + b_m3)
+  dropout_backward(d_h, d_sum, std::ptrdiff_t(NH), drop.h5);
+  std::fill_n(d_mid, std::size_t(N) * I, T(0));
+  linear_backward<W>(d_mid, g.Wm3, grad_of(term::bm3, g.bm3), d_h, W ? c.h4.data() : nullptr, p.Wm3, N, I, H);
+  // h4 = GELU(h3 W_m2^T + b_m2); dh3 = residual + MLP path
+  gelu_backward(d_mid, d_mid, c.h4pre.data(), std::ptrdiff_t(N) * I);
+  linear_backward<W>(d_sum, g.Wm2, grad_of(term::bm2, g.bm2), d_mid, W ? c.h3.data() : nullptr, p.Wm2, N, H, I);
+  // h3 = LN1(h2 + x)
+  std::fill_n(d_h, NH, T(0));
+  layernorm_backward<W>(d_h, g.gLN1, grad_of(term::bLN1, g.bLN1), d_sum, c.xhat1.data(), c.rstd1.data(), p.gLN1, N, H);
+  // h2 = Dropout(h1 W_m1^T + b_m1)
+  dropout_backward(d_sum, d_h, std::ptrdiff_t(NH), drop.h2);
+  std::fill_n(d_ctx, NH, T(0));
+  linear_backward<W>(d_ctx, g.Wm1, grad_of(term::bm1, g.bm1), d_sum, W ? c.ctx.data() : nullptr, p.Wm1, N, H, H);
+  // h1 = attention(q, k, v)
+  attention_backward(s.dqkv.data(), d_ctx, c.qkv.data(), c.P.data(), offsets, H, A, drop.attn);
+  // b_q, b_k, b_v: column sums of the three blocks of dqkv.
+  const term qkv_terms[3] = {term::bq, term::bk, term::bv};
+  for (int j = 0; j < 3; ++j) {
+    T* db = grad_of(qkv_terms[j], g.bqkv ? g.bqkv + j * H : nullptr);
+    if (db) as_vector(db, H) += as_strided(s.dqkv.data() + j * H, N, H, 3 * H).colwise().sum().transpose();
+  }
+  // x feeds both the residual into LN1 and the q, k, v projections.
+  if (dinp) std::copy_n(d_h, NH, dinp);
+  linear_backward<W>(dinp, g.Wqkv, static_cast<T*>(nullptr), s.dqkv.data(), inp, p.Wqkv, N, H, 3 * H);
+}
+
+}  // namespace bitfit

@@ -1,0 +1,101 @@
+// Parity of the encoder forward with Hugging Face transformers on the real checkpoint.
+// Goldens: tests/data/encoder, made by tools/goldens/make_encoder_goldens.py (float64 reference).
+// Token ids come from the goldens, so this test checks the model, not the tokenizer.
+#include "test_paths.hpp"
+
+#include <bitfit/model/checkpoint.hpp>
+#include <bitfit/model/encoder.hpp>
+#include <bitfit/model/pooling.hpp>
+
+#include <doctest/doctest.h>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xnpy.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+namespace {
+
+struct goldens {
+  xt::xarray<int> ids, types, lengths;
+  xt::xarray<float> hidden, pooler, mean, cls;
+};
+
+goldens load_goldens() {
+  const auto d = bitfit::test::golden_dir() / "encoder";
+  return {xt::load_npy<int>((d / "input_ids.npy").string()),   xt::load_npy<int>((d / "token_type_ids.npy").string()),
+          xt::load_npy<int>((d / "lengths.npy").string()),     xt::load_npy<float>((d / "last_hidden_state.npy").string()),
+          xt::load_npy<float>((d / "pooler_output.npy").string()), xt::load_npy<float>((d / "mean_pooled.npy").string()),
+          xt::load_npy<float>((d / "cls.npy").string())};
+}
+
+bitfit::token_batch batch_of(const goldens& g, std::size_t first, std::size_t last) {
+  bitfit::token_batch b;
+  for (std::size_t i = first; i < last; ++i) {
+    const auto n = std::size_t(g.lengths(i));
+    std::vector<std::int32_t> ids(n), types(n);
+    for (std::size_t t = 0; t < n; ++t) ids[t] = g.ids(i, t), types[t] = g.types(i, t);
+    b.add(ids, types);
+  }
+  return b;
+}
+
+double max_abs_diff(const float* a, const float* b, std::size_t n) {
+  double m = 0;
+  for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("encoder forward matches HF transformers on every golden input within 1e-4") {
+  const auto g = load_goldens();
+  const auto params = bitfit::load_bert_params<float>(bitfit::test::model_dir());
+  const int H = params.config.hidden_size;
+  const std::size_t N = g.lengths.size();
+  REQUIRE(N >= 30);
+  const auto batch = batch_of(g, 0, N);
+  bitfit::encoder_state<float> st;
+  bitfit::encoder_forward(st, params, batch, bitfit::no_grad{});
+
+  const double e_hidden = max_abs_diff(st.last_hidden, g.hidden.data(), std::size_t(batch.tokens()) * H);
+  const double e_pooler = max_abs_diff(st.pooled.data(), g.pooler.data(), N * H);
+  const auto mean = bitfit::pool(st, batch, H, bitfit::pooling::mean);
+  const double e_mean = max_abs_diff(mean.data(), g.mean.data(), N * H);
+  const double e_cls = max_abs_diff(st.cls.data(), g.cls.data(), N * H);
+  std::printf("parity (%zu inputs, %d tokens): max abs diff hidden %.3g pooler %.3g mean %.3g cls %.3g\n", N,
+              batch.tokens(), e_hidden, e_pooler, e_mean, e_cls);
+  CHECK(e_hidden <= 1e-4);
+  CHECK(e_pooler <= 1e-4);
+  CHECK(e_mean <= 1e-4);
+  CHECK(e_cls <= 1e-4);
+}
+
+TEST_CASE("a sequence's output does not depend on the other sequences in its batch") {
+  const auto g = load_goldens();
+  const auto params = bitfit::load_bert_params<float>(bitfit::test::model_dir());
+  const int H = params.config.hidden_size;
+  const auto all = batch_of(g, 0, 6), one = batch_of(g, 3, 4);
+  bitfit::encoder_state<float> a, b;
+  bitfit::encoder_forward(a, params, all, bitfit::no_grad{});
+  bitfit::encoder_forward(b, params, one, bitfit::no_grad{});
+  CHECK(max_abs_diff(a.pooled.data() + 3 * H, b.pooled.data(), std::size_t(H)) <= 1e-5);
+}
+
+TEST_CASE("loading rejects a checkpoint whose shapes disagree with the config") {
+  const auto dir = bitfit::test::model_dir();
+  bitfit::safetensors_file f(dir / "model.safetensors");
+  auto c = bitfit::load_bert_config(dir);
+  c.intermediate_size = 1024;
+  try {
+    (void)bitfit::load_bert_params<float>(f, c);
+    FAIL("expected an error");
+  } catch (const bitfit::error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("model.safetensors") != std::string::npos);
+    CHECK(msg.find("intermediate.dense") != std::string::npos);
+  }
+  c = bitfit::load_bert_config(dir);
+  c.num_hidden_layers = 7;
+  CHECK_THROWS_AS((void)bitfit::load_bert_params<float>(f, c), bitfit::error);
+}
