@@ -1,0 +1,17 @@
+#pragma once
+/// @file examples.hpp
+/// A tokenized training or evaluation example: what the trainer consumes.
+
+#include <cstdint>
+#include <vector>
+
+namespace bitfit {
+
+/// One tokenized example.
+struct encoded_example {
+  std::vector<std::int32_t> ids, types;
+  int label = -1;
+  float score = 0.0f;
+};
+
+}  // namespace bitfit

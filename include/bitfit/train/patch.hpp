@@ -1,0 +1,107 @@
+#pragma once
+/// @file patch.hpp
+/// A task patch: the trained tensors of one task (bias terms + head, a few hundred KB) in a
+/// safetensors file whose metadata ties it to its backbone by sha256. One frozen backbone serves
+/// many tasks, each applying its patch. full_ft / random-subset runs write every tensor instead
+/// (a full checkpoint), in the same format.
+
+#include <bitfit/core/error.hpp>
+#include <bitfit/io/safetensors.hpp>
+#include <bitfit/model/params.hpp>
+#include <bitfit/train/head.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace bitfit {
+
+inline constexpr const char* patch_format = "bitfit-patch/1";
+
+/// What a patch says about itself (its safetensors metadata).
+struct patch_info {
+  std::string kind = "bias";        ///< "bias": trained tensors only; "full": every tensor
+  std::string task;
+  std::string fine_tune_type;
+  std::string bias_terms;           ///< space-separated option names, e.g. "query intermediate"
+  std::string backbone_sha256;
+  std::vector<std::string> labels;  ///< class names in id order; empty for regression
+  int num_labels = 2;
+  int first_trainable_layer = 0;
+  std::string extra;                ///< free-form JSON (e.g. training hyper-parameters)
+};
+
+/// Writes a patch atomically: `entries` of `p` (by HF name) plus the head, with `info` as metadata.
+inline void save_patch(const std::filesystem::path& path, const bert_params<float>& p,
+                       const std::vector<const param_entry*>& entries, const task_head<float>& head,
+                       const patch_info& info) {
+  std::vector<tensor_to_write> ts;
+  for (const auto* e : entries) ts.push_back({e->name, e->shape, p.tensor(*e)});
+  ts.push_back({"classifier.weight", {head.C, head.H}, head.W});
+  ts.push_back({"classifier.bias", {head.C}, head.b});
+  std::map<std::string, std::string> meta = {
+      {"format", patch_format},
+      {"kind", info.kind},
+      {"task", info.task},
+      {"fine_tune_type", info.fine_tune_type},
+      {"bias_terms", info.bias_terms},
+      {"backbone_sha256", info.backbone_sha256},
+      {"labels", nlohmann::json(info.labels).dump()},
+      {"num_labels", std::to_string(info.num_labels)},
+      {"first_trainable_layer", std::to_string(info.first_trainable_layer)},
+      {"extra", info.extra.empty() ? "{}" : info.extra}};
+  write_safetensors(path, ts, meta);
+}
+
+/// Reads a patch's metadata and applies its tensors to `p` (replacing them) and to a new head.
+/// A "bias" patch must name the backbone `backbone_sha256`; a mismatch is an error, since bias
+/// terms trained on one backbone are meaningless on another.
+inline patch_info apply_patch(const std::filesystem::path& path, bert_params<float>& p, task_head<float>& head,
+                              const std::string& backbone_sha256) {
+  safetensors_file f(path);
+  const auto& m = f.metadata();
+  auto get = [&](const char* key) -> std::string {
+    check(m.contains(key) && m[key].is_string(), path.string() + ": patch metadata lacks '" + key + "'");
+    return m[key].get<std::string>();
+  };
+  check(get("format") == patch_format, path.string() + ": not a bitfit patch (format '" + get("format") + "')");
+  patch_info info;
+  info.kind = get("kind");
+  info.task = get("task");
+  info.fine_tune_type = get("fine_tune_type");
+  info.bias_terms = get("bias_terms");
+  info.backbone_sha256 = get("backbone_sha256");
+  info.extra = get("extra");
+  try {
+    info.labels = nlohmann::json::parse(get("labels")).get<std::vector<std::string>>();
+    info.num_labels = std::stoi(get("num_labels"));
+    info.first_trainable_layer = std::stoi(get("first_trainable_layer"));
+  } catch (const std::exception&) {
+    throw error(path.string() + ": malformed patch metadata (labels / num_labels / first_trainable_layer)");
+  }
+  check(info.kind == "bias" || info.kind == "full", path.string() + ": unknown patch kind '" + info.kind + "'");
+  check(info.num_labels >= 1 && info.num_labels <= 1000, path.string() + ": bad num_labels");
+  if (info.kind == "bias")
+    check(info.backbone_sha256 == backbone_sha256,
+          path.string() + ": patch was trained on backbone sha256 " + info.backbone_sha256 +
+              " but this model's weights have sha256 " + backbone_sha256);
+  for (const auto& name : f.names()) {
+    if (name.starts_with("classifier.")) continue;
+    const auto& e = p.layout.find(name);
+    auto src = f.f32(name, std::span<const std::int64_t>(e.shape));
+    auto dst = p.tensor(e);
+    std::copy(src.begin(), src.end(), dst.begin());
+  }
+  const int H = p.config.hidden_size;
+  head = task_head<float>(info.num_labels, H);
+  auto W = f.f32("classifier.weight", {info.num_labels, H});
+  auto b = f.f32("classifier.bias", {info.num_labels});
+  std::copy(W.begin(), W.end(), head.W.begin());
+  std::copy(b.begin(), b.end(), head.b.begin());
+  return info;
+}
+
+}  // namespace bitfit

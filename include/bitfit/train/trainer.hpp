@@ -1,0 +1,327 @@
+#pragma once
+/// @file trainer.hpp
+/// Fine-tuning a sequence classifier (BERT + task head) with every fine-tune type of the paper's
+/// run_glue.py: bitfit (a set of bias terms), frozen (head only), full_ft, rand_uniform and
+/// rand_row_col. Runtime choices are dispatched onto compiled mask policies where a preset
+/// matches (all biases, bq+bm2, none) and onto runtime_mask otherwise; both give bit-identical
+/// results (tests/test_trainer.cpp).
+
+#include <bitfit/model/encoder.hpp>
+#include <bitfit/data/examples.hpp>
+#include <bitfit/train/adamw.hpp>
+#include <bitfit/train/head.hpp>
+#include <bitfit/train/mask.hpp>
+#include <bitfit/train/param_subset.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace bitfit {
+
+enum class fine_tune_type { bitfit, frozen, full_ft, rand_uniform, rand_row_col };
+
+inline fine_tune_type parse_fine_tune_type(std::string_view s) {
+  if (s == "bitfit") return fine_tune_type::bitfit;
+  if (s == "frozen") return fine_tune_type::frozen;
+  if (s == "full_ft") return fine_tune_type::full_ft;
+  if (s == "rand_uniform") return fine_tune_type::rand_uniform;
+  if (s == "rand_row_col") return fine_tune_type::rand_row_col;
+  throw error("unknown fine-tune type '" + std::string(s) + "' (bitfit, frozen, full_ft, rand_uniform, rand_row_col)");
+}
+inline std::string_view fine_tune_type_name(fine_tune_type t) {
+  constexpr std::string_view n[] = {"bitfit", "frozen", "full_ft", "rand_uniform", "rand_row_col"};
+  return n[int(t)];
+}
+
+/// The mask for `--bias-terms` names (query, key, ..., all); duplicates and unknown names throw.
+inline runtime_mask parse_bias_terms(const std::vector<std::string>& names) {
+  runtime_mask m;
+  for (const auto& n : names) {
+    if (n == "all") {
+      m.bits |= bitfit_all::bits();
+      continue;
+    }
+    bool found = false;
+    for (term t : all_terms) {
+      if (term_option_name(t) == n || term_name(t) == n) {
+        check(!m.trains(t), "--bias-terms: '" + n + "' given twice");
+        m.add(t), found = true;
+      }
+    }
+    check(found, "--bias-terms: unknown term '" + n + "' (query, key, value, attention_output, attention_layernorm, "
+                 "intermediate, output, output_layernorm, embeddings_layernorm, pooler, all)");
+  }
+  return m;
+}
+/// Space-separated option names of the terms in `m`.
+inline std::string bias_terms_string(const runtime_mask& m) {
+  std::string s;
+  for (term t : all_terms)
+    if (m.trains(t)) s += (s.empty() ? "" : " ") + std::string(term_option_name(t));
+  return s;
+}
+
+struct train_options {
+  fine_tune_type type = fine_tune_type::bitfit;
+  runtime_mask terms = runtime_mask{bitfit_all::bits()};  ///< for bitfit
+  int first_trainable_layer = 0;  ///< bias terms below this layer stay frozen
+  double learning_rate = 1e-3;
+  double head_learning_rate = 0.0;  ///< 0: same as learning_rate
+  int epochs = 3;
+  int batch_size = 32;
+  std::uint64_t seed = 42;
+  double hidden_dropout = 0.1, attention_dropout = 0.1;
+  double max_grad_norm = 1.0;
+  adamw_config optimizer{};
+  int warmup_steps = 0;
+  bool linear_decay = false;
+  bool bucket_by_length = false;  ///< batches of similar length (less work per token in attention)
+};
+
+/// Progress of one step or one epoch, for callbacks.
+struct step_report {
+  long step = 0;
+  int epoch = 0;
+  double loss = 0, grad_norm = 0, tokens_per_s = 0;
+  std::size_t done = 0, total = 0;  ///< examples of this epoch
+};
+
+/// Thrown when the loss or a gradient is not finite; parameters are the last good ones.
+class training_diverged : public error {
+ public:
+  using error::error;
+};
+
+/// BERT backbone + task head.
+struct sequence_classifier {
+  bert_params<float> params;
+  task_head<float> head;
+};
+
+/// Logits (B, C) of a batch in evaluation mode (no dropout).
+inline std::vector<float> predict_logits(const sequence_classifier& m, const token_batch& batch, encoder_state<float>& st) {
+  encoder_forward(st, m.params, batch, no_grad{});
+  std::vector<float> x(st.pooled.size()), logits(std::size_t(batch.size()) * m.head.C);
+  head_forward(logits.data(), x.data(), st.pooled.data(), m.head, batch.size());
+  return logits;
+}
+
+/// Predictions for examples: class ids (as float) or regression values, in input order.
+inline std::vector<float> predict(const sequence_classifier& m, const std::vector<encoded_example>& xs, int batch_size = 64) {
+  std::vector<float> out;
+  out.reserve(xs.size());
+  encoder_state<float> st;
+  for (std::size_t first = 0; first < xs.size(); first += std::size_t(batch_size)) {
+    token_batch batch;
+    const std::size_t last = std::min(xs.size(), first + std::size_t(batch_size));
+    for (std::size_t i = first; i < last; ++i) batch.add(xs[i].ids, xs[i].types);
+    const auto logits = predict_logits(m, batch, st);
+    const int C = m.head.C;
+    for (int b = 0; b < batch.size(); ++b) {
+      const float* z = logits.data() + std::size_t(b) * C;
+      out.push_back(C == 1 ? z[0] : float(std::max_element(z, z + C) - z));
+    }
+  }
+  return out;
+}
+
+/// Fraction of examples whose predicted class equals the label.
+inline double accuracy(const std::vector<float>& pred, const std::vector<encoded_example>& xs) {
+  std::size_t ok = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) ok += int(pred[i]) == xs[i].label;
+  return xs.empty() ? 0.0 : double(ok) / double(xs.size());
+}
+
+namespace detail {
+
+/// Deterministic Fisher-Yates shuffle from the counter-based generator.
+inline void shuffle(std::vector<std::size_t>& v, std::uint64_t seed) {
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[uniform_index(seed, i, i)]);
+}
+
+/// A trained span of parameters with its gradient, optimizer moments and learning rate.
+struct trained_span {
+  std::span<float> param, grad;
+  adam_moments<float> moments;
+  double lr_scale = 1.0;  ///< head spans may use their own rate
+  std::span<const unsigned char> keep;
+};
+
+}  // namespace detail
+
+/// Batches of example indices for one epoch: shuffled, optionally bucketed by length.
+inline std::vector<std::vector<std::size_t>> epoch_batches(const std::vector<encoded_example>& xs, int batch_size,
+                                                           std::uint64_t seed, bool bucket) {
+  std::vector<std::size_t> order(xs.size());
+  std::iota(order.begin(), order.end(), std::size_t(0));
+  detail::shuffle(order, seed);
+  if (bucket) {
+    // Sort within chunks of 50 batches by length, then shuffle the batches: less padding-free
+    // attention work per token while the batch order stays random.
+    const std::size_t chunk = std::size_t(batch_size) * 50;
+    for (std::size_t s = 0; s < order.size(); s += chunk) {
+      auto e = order.begin() + std::ptrdiff_t(std::min(order.size(), s + chunk));
+      std::stable_sort(order.begin() + std::ptrdiff_t(s), e,
+                       [&](std::size_t a, std::size_t b) { return xs[a].ids.size() < xs[b].ids.size(); });
+    }
+  }
+  std::vector<std::vector<std::size_t>> batches;
+  for (std::size_t s = 0; s < order.size(); s += std::size_t(batch_size))
+    batches.emplace_back(order.begin() + std::ptrdiff_t(s),
+                         order.begin() + std::ptrdiff_t(std::min(order.size(), s + std::size_t(batch_size))));
+  if (bucket) {
+    std::vector<std::size_t> bo(batches.size());
+    std::iota(bo.begin(), bo.end(), std::size_t(0));
+    detail::shuffle(bo, seed ^ 0xB0C4E7ull);
+    std::vector<std::vector<std::size_t>> shuffled;
+    for (auto i : bo) shuffled.push_back(std::move(batches[i]));
+    batches = std::move(shuffled);
+  }
+  return batches;
+}
+
+/// The trainer: owns gradients and optimizer state for one model and one set of options.
+/// `Mask` is the compiled policy; `mask` its value (a runtime_mask carries bits).
+template <mask_policy Mask>
+class trainer {
+ public:
+  trainer(sequence_classifier& model, const train_options& opt, const Mask& mask = {})
+      : m_(model), opt_(opt), mask_(mask), grads_(model.params.config, Mask::weight_grads),
+        dhead_(model.head.C, model.head.H) {
+    const auto& layout = m_.params.layout;
+    if constexpr (Mask::weight_grads) {
+      if (opt.type == fine_tune_type::rand_uniform)
+        keep_ = random_uniform_subset(layout, layout.bias_size, opt.seed);
+      else if (opt.type == fine_tune_type::rand_row_col)
+        keep_ = random_row_col_subset(layout, layout.bias_size, opt.seed);
+      spans_.push_back({m_.params.data, grads_.data, adam_moments<float>(layout.total_size), 1.0, keep_});
+    } else {
+      for (const auto& e : layout.entries) {
+        if (!e.is_bias || !mask_.trains(e.bias_term)) continue;
+        if (e.layer >= 0 && e.layer < opt.first_trainable_layer) continue;
+        trained_.push_back(&e);
+        spans_.push_back({m_.params.tensor(e), grads_.tensor(e), adam_moments<float>(e.numel), 1.0, {}});
+      }
+    }
+    const double head_scale = opt.head_learning_rate > 0 ? opt.head_learning_rate / opt.learning_rate : 1.0;
+    spans_.push_back({m_.head.W, dhead_.W, adam_moments<float>(m_.head.W.size()), head_scale, {}});
+    spans_.push_back({m_.head.b, dhead_.b, adam_moments<float>(m_.head.b.size()), head_scale, {}});
+  }
+
+  /// Parameters updated by this trainer (a bias-only trainer: the trained bias entries).
+  std::size_t trained_parameters() const {
+    std::size_t n = 0;
+    for (const auto& s : spans_)
+      n += s.keep.empty() ? s.param.size() : std::size_t(std::count(s.keep.begin(), s.keep.end(), 1));
+    return n;
+  }
+  /// The bias entries trained (empty for weight-training types: they train every tensor).
+  const std::vector<const param_entry*>& trained_entries() const { return trained_; }
+  const encoder_state<float>& state() const { return st_; }
+
+  /// One optimisation step on a batch. Returns the loss. Throws training_diverged (before any
+  /// update) if the loss or the gradient norm is not finite.
+  double step(const std::vector<encoded_example>& xs, const std::vector<std::size_t>& idx, long t, long total_steps) {
+    token_batch batch;
+    std::vector<int> labels;
+    std::vector<float> scores;
+    for (auto i : idx) {
+      batch.add(xs[i].ids, xs[i].types);
+      labels.push_back(xs[i].label);
+      scores.push_back(xs[i].score);
+    }
+    const int B = batch.size(), H = m_.head.H, C = m_.head.C;
+    dropout_config drop{opt_.hidden_dropout, opt_.attention_dropout, detail::derive_seed(opt_.seed, std::uint64_t(t))};
+    encoder_forward(st_, m_.params, batch, mask_, drop, opt_.first_trainable_layer);
+    x_.resize(std::size_t(B) * H), logits_.resize(std::size_t(B) * C), dlogits_.resize(logits_.size());
+    dpooled_.resize(std::size_t(B) * H);
+    head_forward(logits_.data(), x_.data(), st_.pooled.data(), m_.head, B, drop.head());
+    const double loss = C == 1 ? mean_squared_error(dlogits_.data(), logits_.data(), scores)
+                               : cross_entropy(dlogits_.data(), logits_.data(), labels, C);
+    head_backward(dpooled_.data(), dhead_, dlogits_.data(), x_.data(), m_.head, B, drop.head());
+    encoder_backward(grads_, st_, m_.params, batch, dpooled_.data(), mask_, drop);
+    if (!keep_.empty())
+      for (std::size_t i = 0; i < keep_.size(); ++i)
+        if (!keep_[i]) grads_.data[i] = 0.0f;
+    std::vector<std::span<float>> gs;
+    for (auto& s : spans_) gs.push_back(s.grad);
+    last_grad_norm_ = clip_global_norm<float>(gs, opt_.max_grad_norm);
+    if (!std::isfinite(loss) || !std::isfinite(last_grad_norm_))
+      throw training_diverged("training diverged at step " + std::to_string(t) + ": loss " + std::to_string(loss) +
+                              ", gradient norm " + std::to_string(last_grad_norm_));
+    const double lr = scheduled_lr(t, total_steps);
+    for (auto& s : spans_)
+      adamw_update<float>(s.param, s.grad, s.moments, opt_.optimizer, lr * s.lr_scale, t, s.keep);
+    std::fill(grads_.data.begin(), grads_.data.end(), 0.0f);
+    std::fill(dhead_.W.begin(), dhead_.W.end(), 0.0f);
+    std::fill(dhead_.b.begin(), dhead_.b.end(), 0.0f);
+    tokens_ = batch.tokens();
+    return loss;
+  }
+
+  double last_grad_norm() const { return last_grad_norm_; }
+  int last_tokens() const { return tokens_; }
+
+  /// Learning rate at step t (1-based): constant, or linear warmup then linear decay to 0.
+  double scheduled_lr(long t, long total) const {
+    double f = 1.0;
+    if (opt_.warmup_steps > 0 && t <= opt_.warmup_steps) f = double(t) / opt_.warmup_steps;
+    else if (opt_.linear_decay && total > opt_.warmup_steps)
+      f = std::max(0.0, double(total - t) / double(total - opt_.warmup_steps));
+    return opt_.learning_rate * f;
+  }
+
+ private:
+  sequence_classifier& m_;
+  train_options opt_;
+  Mask mask_;
+  bert_params<float> grads_;
+  task_head<float> dhead_;
+  encoder_state<float> st_;
+  std::vector<unsigned char> keep_;
+  std::vector<detail::trained_span> spans_;
+  std::vector<const param_entry*> trained_;
+  std::vector<float> x_, logits_, dlogits_, dpooled_;
+  double last_grad_norm_ = 0;
+  int tokens_ = 0;
+};
+
+/// Calls `f(trainer<Mask>&)` with the compiled policy for `opt`: a preset when the runtime
+/// choice matches one, runtime_mask otherwise.
+template <class F>
+decltype(auto) with_trainer(sequence_classifier& model, const train_options& opt, F&& f) {
+  switch (opt.type) {
+    case fine_tune_type::full_ft:
+    case fine_tune_type::rand_uniform:
+    case fine_tune_type::rand_row_col: {
+      trainer<full_mask> t(model, opt);
+      return f(t);
+    }
+    case fine_tune_type::frozen: {
+      trainer<frozen_mask> t(model, opt);
+      return f(t);
+    }
+    case fine_tune_type::bitfit:
+      break;
+  }
+  if (opt.terms.bits == bitfit_all::bits()) {
+    trainer<bitfit_all> t(model, opt);
+    return f(t);
+  }
+  if (opt.terms.bits == bitfit_bq_bm2::bits()) {
+    trainer<bitfit_bq_bm2> t(model, opt);
+    return f(t);
+  }
+  if (opt.terms.bits == 0) {
+    trainer<frozen_mask> t(model, opt);
+    return f(t);
+  }
+  trainer<runtime_mask> t(model, opt, opt.terms);
+  return f(t);
+}
+
+}  // namespace bitfit
