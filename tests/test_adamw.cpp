@@ -1,6 +1,6 @@
 // AdamW / Adam steps and global-norm clipping against torch.optim on the same gradients.
 // Goldens: tests/data/adamw, made by tools/goldens/make_adamw_goldens.py (float64).
-#include "test_paths.hpp"
+#include "test_support.hpp"
 
 #include <bitfit/train/adamw.hpp>
 

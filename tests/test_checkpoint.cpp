@@ -1,7 +1,7 @@
 // Parity of the encoder forward with Hugging Face transformers on the real checkpoint.
 // Goldens: tests/data/encoder, made by tools/goldens/make_encoder_goldens.py (float64 reference).
 // Token ids come from the goldens, so this test checks the model, not the tokenizer.
-#include "test_paths.hpp"
+#include "test_support.hpp"
 
 #include <bitfit/model/checkpoint.hpp>
 #include <bitfit/model/encoder.hpp>

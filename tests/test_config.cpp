@@ -1,4 +1,4 @@
-#include "test_paths.hpp"
+#include "test_support.hpp"
 
 #include <bitfit/model/config.hpp>
 

@@ -1,7 +1,7 @@
 // Training parity with PyTorch autograd on the real checkpoint (HF BertForSequenceClassification,
 // fixed head, dropout off), determinism, and compiled versus runtime mask dispatch.
 // Goldens: tests/data/grad, made by tools/goldens/make_grad_goldens.py (float64 reference).
-#include "test_paths.hpp"
+#include "test_support.hpp"
 
 #include <bitfit/model/checkpoint.hpp>
 #include <bitfit/train/trainer.hpp>
@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -165,4 +166,136 @@ TEST_CASE("full_ft weight gradients match PyTorch autograd on sampled entries an
     const std::size_t bias_tensors = 8 * std::size_t(params.config.num_hidden_layers) + 2;
     CHECK(tensors == r.g.layout.entries.size() - bias_tensors);  // every weight tensor
   }
+}
+
+// ---- The training loop on a tiny random model (L=2, H=8, A=2, I=16): fast, exact contracts. ----
+namespace {
+
+bitfit::sequence_classifier tiny_model() {
+  bitfit::sequence_classifier m{bitfit::bert_params<float>(bitfit::test::tiny_config(), true), bitfit::task_head<float>::init(2, 8, 11)};
+  for (std::size_t i = 0; i < m.params.data.size(); ++i)
+    m.params.data[i] = float(double(bitfit::detail::mix64(i) >> 11) * 0x1.0p-53 - 0.5);
+  return m;
+}
+
+struct tiny_task {
+  bitfit::sequence_classifier model = tiny_model();
+  std::vector<bitfit::encoded_example> xs;
+
+  tiny_task() {
+    for (int n = 0; n < 12; ++n) {  // sequences of 2..7 tokens, label = parity of the first id
+      bitfit::encoded_example e;
+      for (int t = 0; t < 2 + n % 6; ++t) e.ids.push_back(std::int32_t((7 * n + 3 * t) % 50)), e.types.push_back(t > 2);
+      e.label = e.ids[0] % 2;
+      xs.push_back(std::move(e));
+    }
+  }
+
+  /// Parameters and head after `steps` steps of batches of 4 under `opt`, with policy `Mask`.
+  template <class Mask>
+  std::vector<float> train(const bitfit::train_options& opt, int steps, const Mask& mask = {}) {
+    bitfit::trainer<Mask> tr(model, opt, mask);
+    for (int s = 1; s <= steps; ++s) {
+      const auto batches = bitfit::epoch_batches(xs, 4, opt.seed + std::uint64_t(s), false);
+      tr.step(xs, batches[0], s, steps);
+    }
+    std::vector<float> all(model.params.data.begin(), model.params.data.end());
+    all.insert(all.end(), model.head.W.begin(), model.head.W.end());
+    all.insert(all.end(), model.head.b.begin(), model.head.b.end());
+    return all;
+  }
+};
+
+bitfit::train_options tiny_options(bitfit::fine_tune_type type = bitfit::fine_tune_type::bitfit) {
+  bitfit::train_options o;
+  o.type = type;
+  o.learning_rate = 1e-2;
+  o.hidden_dropout = o.attention_dropout = 0.1;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("trainer: the same seed gives bit-identical parameters, another seed does not") {
+  auto opt = tiny_options();
+  const auto a = tiny_task().train<bitfit::bitfit_all>(opt, 5);
+  CHECK(tiny_task().train<bitfit::bitfit_all>(opt, 5) == a);
+  auto full = tiny_options(bitfit::fine_tune_type::full_ft);
+  const auto f = tiny_task().train<bitfit::full_mask>(full, 5);
+  CHECK(tiny_task().train<bitfit::full_mask>(full, 5) == f);
+  CHECK(f != a);
+  opt.seed = full.seed = 43;
+  CHECK(tiny_task().train<bitfit::bitfit_all>(opt, 5) != a);
+  CHECK(tiny_task().train<bitfit::full_mask>(full, 5) != f);
+}
+
+TEST_CASE("trainer: compiled presets and the runtime mask train bit-identically") {
+  const auto opt = tiny_options();
+  CHECK(tiny_task().train<bitfit::bitfit_all>(opt, 4) ==
+        tiny_task().train<bitfit::runtime_mask>(opt, 4, bitfit::runtime_mask{bitfit::bitfit_all::bits()}));
+  CHECK(tiny_task().train<bitfit::bitfit_bq_bm2>(opt, 4) ==
+        tiny_task().train<bitfit::runtime_mask>(opt, 4, bitfit::runtime_mask{bitfit::bitfit_bq_bm2::bits()}));
+  CHECK(tiny_task().train<bitfit::frozen_mask>(opt, 4) == tiny_task().train<bitfit::runtime_mask>(opt, 4, {}));
+}
+
+TEST_CASE("trainer: bias-only training changes only the masked bias terms and the head") {
+  tiny_task t;
+  const auto before = t.model.params.data;
+  const auto head_before = t.model.head.W;
+  t.train<bitfit::bitfit_bq_bm2>(tiny_options(), 3);
+  std::size_t changed = 0;
+  for (const auto& e : t.model.params.layout.entries) {
+    const bool trained = e.is_bias && e.layer >= 0 && (e.bias_term == bitfit::term::bq || e.bias_term == bitfit::term::bm2);
+    for (std::size_t i = e.offset; i < e.offset + e.numel; ++i) {
+      if (!trained) CHECK(t.model.params.data[i] == before[i]);
+      changed += t.model.params.data[i] != before[i];
+    }
+  }
+  CHECK(changed == std::size_t(2 * (8 + 16)));
+  CHECK(t.model.head.W != head_before);
+}
+
+TEST_CASE("trainer: rand_uniform and rand_row_col update exactly their BitFit-sized subset") {
+  for (auto type : {bitfit::fine_tune_type::rand_uniform, bitfit::fine_tune_type::rand_row_col}) {
+    CAPTURE(bitfit::fine_tune_type_name(type));
+    tiny_task t;
+    const auto before = t.model.params.data;
+    const auto opt = tiny_options(type);
+    bitfit::trainer<bitfit::full_mask> tr(t.model, opt);
+    const auto& layout = t.model.params.layout;
+    const auto keep = type == bitfit::fine_tune_type::rand_uniform
+                          ? bitfit::random_uniform_subset(layout, layout.bias_size, opt.seed)
+                          : bitfit::random_row_col_subset(layout, layout.bias_size, opt.seed);
+    const auto selected = std::size_t(std::count(keep.begin(), keep.end(), 1));
+    if (type == bitfit::fine_tune_type::rand_uniform) CHECK(selected == layout.bias_size);
+    else CHECK((selected >= layout.bias_size && selected <= layout.bias_size + 16));  // whole rows/columns
+    CHECK(tr.trained_parameters() == selected + t.model.head.W.size() + t.model.head.b.size());
+    tr.step(t.xs, {0, 1, 2, 3}, 1, 1);
+    std::size_t changed = 0, outside = 0;
+    for (std::size_t i = 0; i < before.size(); ++i) {
+      changed += t.model.params.data[i] != before[i];
+      outside += !keep[i] && t.model.params.data[i] != before[i];
+    }
+    CHECK(outside == 0);
+    CHECK(changed > selected / 2);
+  }
+}
+
+TEST_CASE("trainer: a non-finite loss stops the step before any update, naming the step") {
+  tiny_task t;
+  t.model.params.layers[1].bLN2[0] = std::numeric_limits<float>::quiet_NaN();
+  const auto before = t.model.params.data;
+  bitfit::trainer<bitfit::bitfit_all> tr(t.model, tiny_options());
+  CHECK_THROWS_WITH_AS(tr.step(t.xs, {0, 1, 2}, 7, 10), doctest::Contains("training diverged at step 7"),
+                       bitfit::training_diverged);
+  for (std::size_t i = 0; i < before.size(); ++i)
+    if (!std::isnan(before[i])) CHECK(t.model.params.data[i] == before[i]);
+}
+
+TEST_CASE("trainer: --bias-terms parsing") {
+  CHECK(bitfit::parse_bias_terms({"query", "intermediate"}).bits == bitfit::bitfit_bq_bm2::bits());
+  CHECK(bitfit::parse_bias_terms({"all"}).bits == bitfit::bitfit_all::bits());
+  CHECK(bitfit::bias_terms_string(bitfit::parse_bias_terms({"intermediate", "query"})) == "query intermediate");
+  CHECK_THROWS_WITH_AS(bitfit::parse_bias_terms({"query", "query"}), doctest::Contains("given twice"), bitfit::error);
+  CHECK_THROWS_WITH_AS(bitfit::parse_bias_terms({"querry"}), doctest::Contains("unknown term 'querry'"), bitfit::error);
 }

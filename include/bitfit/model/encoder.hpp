@@ -33,12 +33,12 @@ struct dropout_config {
 template <class T>
 struct encoder_state {
   int lowest = 0;                        ///< lowest trained part: -1 embeddings, l layer, L none
-  std::vector<std::vector<T>> hidden;    ///< layer inputs; all L+1 kept only for weight gradients
-  std::vector<T> emb_xhat, emb_rstd;     // (N, H), (N): embedding LayerNorm cache
+  std::vector<buffer<T>> hidden;    ///< layer inputs; all L+1 kept only for weight gradients
+  buffer<T> emb_xhat, emb_rstd;     // (N, H), (N): embedding LayerNorm cache
   std::vector<layer_cache<T>> caches;    ///< one per trained layer, plus one reused by frozen ones
   layer_scratch<T> scratch;
-  std::vector<T> cls;                    // (B, H) the [CLS] rows of the last hidden state
-  std::vector<T> pooled;                 // (B, H) tanh(cls W_p^T + b_p)
+  buffer<T> cls;                    // (B, H) the [CLS] rows of the last hidden state
+  buffer<T> pooled;                 // (B, H) tanh(cls W_p^T + b_p)
   const T* last_hidden = nullptr;        // (N, H) valid until the next forward
 
   /// Floats kept for the backward (a measure of activation memory).
@@ -129,7 +129,7 @@ void encoder_backward(bert_params<T>& g, encoder_state<T>& st, const bert_params
   const std::span<const int> offs(batch.offsets);
 
   // pooled = tanh(cls W_p^T + b_p)
-  std::vector<T> dpre(std::size_t(B) * H);
+  buffer<T> dpre(std::size_t(B) * H);
   for (std::size_t i = 0; i < dpre.size(); ++i) dpre[i] = dpooled[i] * (T(1) - st.pooled[i] * st.pooled[i]);
   T* dpool_b = Mask::may_train(term::pooler_b) && mask.trains(term::pooler_b) ? g.pooler_b : nullptr;
   if (st.lowest >= L) {
@@ -137,9 +137,9 @@ void encoder_backward(bert_params<T>& g, encoder_state<T>& st, const bert_params
     return;
   }
   // The [CLS] gradient enters the last hidden state; every other row starts at zero.
-  std::vector<T> dcls(std::size_t(B) * H, T(0));
+  buffer<T> dcls(std::size_t(B) * H, T(0));
   linear_backward<W>(dcls.data(), g.pooler_W, dpool_b, dpre.data(), st.cls.data(), p.pooler_W, B, H, H);
-  std::vector<T> dh(NH, T(0)), dnext(NH);
+  buffer<T> dh(NH, T(0)), dnext(NH);
   for (int b = 0; b < B; ++b)
     std::copy_n(dcls.data() + std::size_t(b) * H, H, dh.data() + std::size_t(batch.offsets[std::size_t(b)]) * H);
 
@@ -154,7 +154,7 @@ void encoder_backward(bert_params<T>& g, encoder_state<T>& st, const bert_params
   }
   if (st.lowest < 0) {
     dropout_backward(dh.data(), dh.data(), std::ptrdiff_t(NH), drop.embeddings());
-    std::vector<T> de(W ? NH : 0, T(0));
+    buffer<T> de(W ? NH : 0, T(0));
     layernorm_backward<W>(W ? de.data() : nullptr, g.emb_gLN, g.emb_bLN, dh.data(), st.emb_xhat.data(),
                           st.emb_rstd.data(), p.emb_gLN, N, H);
     if constexpr (W)

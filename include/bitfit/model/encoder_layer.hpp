@@ -7,6 +7,7 @@
 ///   h4 = GELU(h3 W_m2^T + b_m2)                  h5 = Dropout(h4 W_m3^T + b_m3)
 ///   out = LN2(h5 + h3)                           (gain g_LN2, bias b_LN2)
 
+#include <bitfit/core/buffer.hpp>
 #include <bitfit/model/config.hpp>
 #include <bitfit/model/params.hpp>
 #include <bitfit/ops/attention.hpp>
@@ -37,16 +38,16 @@ struct layer_dropout {
 /// W_qkv is the previous layer's output, which the encoder keeps in that mode only.
 template <class T>
 struct layer_cache {
-  std::vector<T> qkv;    // (N, 3H)
-  std::vector<T> P;      // (A · Σ_b T_b²)
-  std::vector<T> xhat1;  // (N, H)
-  std::vector<T> rstd1;  // (N)
-  std::vector<T> h4pre;  // (N, I)
-  std::vector<T> xhat2;  // (N, H)
-  std::vector<T> rstd2;  // (N)
-  std::vector<T> ctx;    // (N, H)  full fine-tuning only
-  std::vector<T> h3;     // (N, H)  full fine-tuning only
-  std::vector<T> h4;     // (N, I)  full fine-tuning only
+  buffer<T> qkv;    // (N, 3H)
+  buffer<T> P;      // (A · Σ_b T_b²)
+  buffer<T> xhat1;  // (N, H)
+  buffer<T> rstd1;  // (N)
+  buffer<T> h4pre;  // (N, I)
+  buffer<T> xhat2;  // (N, H)
+  buffer<T> rstd2;  // (N)
+  buffer<T> ctx;    // (N, H)  full fine-tuning only
+  buffer<T> h3;     // (N, H)  full fine-tuning only
+  buffer<T> h4;     // (N, I)  full fine-tuning only
 
   void resize(int N, std::size_t attn, const bert_config& c, bool weight_grads) {
     const std::size_t n = std::size_t(N), H = std::size_t(c.hidden_size),
@@ -65,9 +66,9 @@ struct layer_cache {
 /// Transient buffers shared by all layers (never kept between layers).
 template <class T>
 struct layer_scratch {
-  std::vector<T> a, b, c;  // (N, H) each
-  std::vector<T> i1, i2;   // (N, I) each
-  std::vector<T> dqkv;     // (N, 3H), backward only
+  buffer<T> a, b, c;  // (N, H) each
+  buffer<T> i1, i2;   // (N, I) each
+  buffer<T> dqkv;     // (N, 3H), backward only
   void resize(int N, const bert_config& c_, bool backward) {
     const std::size_t n = std::size_t(N), H = std::size_t(c_.hidden_size),
                       I = std::size_t(c_.intermediate_size);
@@ -149,7 +150,7 @@ void encoder_layer_backward(T* dinp, const layer_params<T>& g, const T* dout,
   const term qkv_terms[3] = {term::bq, term::bk, term::bv};
   for (int j = 0; j < 3; ++j) {
     T* db = grad_of(qkv_terms[j], g.bqkv ? g.bqkv + j * H : nullptr);
-    if (db) as_vector(db, H) += as_strided(s.dqkv.data() + j * H, N, H, 3 * H).colwise().sum().transpose();
+    if (db) bias_backward(db, s.dqkv.data() + j * H, N, H, 3 * H);
   }
   // x feeds both the residual into LN1 and the q, k, v projections.
   if (dinp) std::copy_n(d_h, NH, dinp);

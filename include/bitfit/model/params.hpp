@@ -7,6 +7,7 @@
 /// gradient buffer for a bias-only policy simply has no weight block. Within a layer q, k, v are
 /// adjacent, so W_qkv (3H, H) and b_qkv (3H) are single views and Q, K, V come out of one GEMM.
 
+#include <bitfit/core/buffer.hpp>
 #include <bitfit/core/error.hpp>
 #include <bitfit/model/config.hpp>
 #include <bitfit/train/mask.hpp>
@@ -127,7 +128,7 @@ template <class T>
 struct bert_params {
   bert_config config;
   param_layout layout;
-  std::vector<T> data;  // (bias_size) or (total_size)
+  buffer<T> data;  // (bias_size) or (total_size)
   bool has_weights = false;
 
   T* word = nullptr;      // (V, H)

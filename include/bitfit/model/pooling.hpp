@@ -26,8 +26,8 @@ inline pooling parse_pooling(std::string_view s) {
 /// (B, H) sentence vectors of the last forward pass held in `st`.
 template <class T>
 std::vector<T> pool(const encoder_state<T>& st, const token_batch& batch, int H, pooling how) {
-  if (how == pooling::cls) return st.cls;
-  if (how == pooling::pooler) return st.pooled;
+  if (how == pooling::cls) return {st.cls.begin(), st.cls.end()};
+  if (how == pooling::pooler) return {st.pooled.begin(), st.pooled.end()};
   const int B = batch.size();
   std::vector<T> out(std::size_t(B) * H, T(0));
   for (int b = 0; b < B; ++b) {

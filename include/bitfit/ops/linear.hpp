@@ -4,6 +4,8 @@
 
 #include <bitfit/core/view.hpp>
 
+#include <cstddef>
+
 namespace bitfit {
 
 /// out (N, O) = inp (N, I) · W^T (O, I) + b (O).
@@ -13,6 +15,16 @@ void linear_forward(T* out, const T* inp, const T* W, const T* b, int N, int I, 
   auto y = as_matrix(out, N, O);
   y.noalias() = as_matrix(inp, N, I) * as_matrix(W, O, I).transpose();
   if (b) y.rowwise() += as_vector(b, O).transpose();
+}
+
+/// db (O) += Σ_n dout (N, O), the rows of dout being `stride` elements apart (default O).
+/// A plain token-by-token sum rather than Eigen's colwise().sum(): the latter peels elements up to
+/// the first packet-aligned address of db, so its rounding would depend on where db lives.
+template <class T>
+void bias_backward(T* db, const T* dout, int N, int O, int stride = 0) {
+  const std::size_t s = std::size_t(stride ? stride : O);
+  for (int n = 0; n < N; ++n)
+    for (int o = 0; o < O; ++o) db[o] += dout[std::size_t(n) * s + std::size_t(o)];
 }
 
 /// Backward of linear_forward. Accumulates (+=) into every gradient it is given:
@@ -25,7 +37,7 @@ void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T
                      int O) {
   auto dy = as_matrix(dout, N, O);
   if (dinp) as_matrix(dinp, N, I).noalias() += dy * as_matrix(W, O, I);
-  if (db) as_vector(db, O) += dy.colwise().sum().transpose();
+  if (db) bias_backward(db, dout, N, O);
   if constexpr (WeightGrad) {
     if (dW) as_matrix(dW, O, I).noalias() += dy.transpose() * as_matrix(inp, N, I);
   }

@@ -88,9 +88,19 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
     check(info.backbone_sha256 == backbone_sha256,
           path.string() + ": patch was trained on backbone sha256 " + info.backbone_sha256 +
               " but this model's weights have sha256 " + backbone_sha256);
+  check(f.contains("classifier.weight") && f.contains("classifier.bias"),
+        path.string() + ": patch has no task head (classifier.weight, classifier.bias)");
   for (const auto& name : f.names()) {
     if (name.starts_with("classifier.")) continue;
-    const auto& e = p.layout.find(name);
+    const param_entry* found = nullptr;
+    try {
+      found = &p.layout.find(name);
+    } catch (const error&) {
+      throw error(path.string() + ": tensor '" + name + "' is not a parameter of this backbone");
+    }
+    const auto& e = *found;
+    check(e.is_bias || info.kind == "full",
+          path.string() + ": bias patch holds the weight '" + name + "' (only a full checkpoint may)");
     auto src = f.f32(name, std::span<const std::int64_t>(e.shape));
     auto dst = p.tensor(e);
     std::copy(src.begin(), src.end(), dst.begin());

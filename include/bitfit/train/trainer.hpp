@@ -61,7 +61,10 @@ inline runtime_mask parse_bias_terms(const std::vector<std::string>& names) {
 inline std::string bias_terms_string(const runtime_mask& m) {
   std::string s;
   for (term t : all_terms)
-    if (m.trains(t)) s += (s.empty() ? "" : " ") + std::string(term_option_name(t));
+    if (m.trains(t)) {
+      if (!s.empty()) s += ' ';
+      s += term_option_name(t);
+    }
   return s;
 }
 

@@ -1,0 +1,254 @@
+#pragma once
+/// @file bert_tokenizer.hpp
+/// The BERT tokenizer: basic tokenization + WordPiece + [CLS]/[SEP] framing and truncation,
+/// giving the same token ids as Hugging Face `BertTokenizerFast` (transformers 4.40,
+/// tokenizers 0.19) called with `truncation="longest_first", max_length=...`.
+///
+/// Special tokens written in the text ("[MASK]", "[SEP]", ...; exact, case-sensitive) become
+/// their ids, as in Hugging Face. Any byte string is valid input: invalid UTF-8 is handled as
+/// described in basic_tokenizer.hpp (each ill-formed sequence is dropped).
+///
+/// Where the slow Python `BertTokenizer` gives other ids, this follows the fast one:
+///  - Pair truncation: when both texts must be cut and an odd number of places is left for them,
+///    the fast tokenizer gives the extra place to the longer text (the second on a tie), the
+///    slow one to the first.
+///  - An empty second text: `BertTokenizerFast(a, "")` encodes `a` alone ([CLS] a [SEP]); the
+///    slow tokenizer appends a second [SEP].
+///  - Character classes (see basic_tokenizer.hpp): the slow tokenizer uses Python's current
+///    Unicode tables, drops unassigned code points, spaces U+2B820..U+2B91F as CJK and applies
+///    NFC first; it also recognises special tokens after cleaning ("[MA\u200bSK]" is [MASK]).
+
+#include <bitfit/core/error.hpp>
+#include <bitfit/text/basic_tokenizer.hpp>
+#include <bitfit/text/wordpiece.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bitfit {
+
+/// Token ids of one model input. The attention mask is all ones (nothing is padded).
+struct encoding {
+  std::vector<int32_t> input_ids;       ///< [CLS] a [SEP] (b [SEP])
+  std::vector<int32_t> token_type_ids;  ///< 0 for [CLS] a [SEP], 1 for b [SEP]
+};
+
+/// The special token strings (`tokenizer_config.json`: unk_token, sep_token, ...).
+struct special_tokens {
+  std::string unk = "[UNK]", sep = "[SEP]", pad = "[PAD]", cls = "[CLS]", mask = "[MASK]";
+};
+
+namespace detail {
+
+/// Lengths the two sequences of a pair keep under `tokenizers`' "longest_first" strategy when
+/// together they may have `budget` tokens: the shorter one is kept whole if the longer one can
+/// still have as many tokens; otherwise both are cut to half the budget, and the longer one (the
+/// second one on a tie) gets the odd place. Same as `truncate_encodings` in tokenizers 0.19.
+inline std::pair<std::size_t, std::size_t> longest_first_lengths(std::size_t n_a, std::size_t n_b,
+                                                                 std::size_t budget) noexcept {
+  if (n_a + n_b <= budget) return {n_a, n_b};
+  if (budget == 0) return {0, 0};
+  const bool swap = n_a > n_b;
+  std::size_t n1 = swap ? n_b : n_a;  // the shorter
+  std::size_t n2 = n1 > budget ? n1 : std::max(n1, budget - n1);
+  if (n1 + n2 > budget) {
+    n1 = budget / 2;
+    n2 = n1 + budget % 2;
+  }
+  return swap ? std::pair{n2, n1} : std::pair{n1, n2};
+}
+
+/// Reads a token string from tokenizer_config.json: "[UNK]" or {"content": "[UNK]", ...}.
+inline void read_special_token(const nlohmann::json& config, const char* key, std::string& out,
+                               const std::string& file) {
+  const auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return;
+  if (it->is_string()) {
+    out = it->get<std::string>();
+  } else if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) {
+    out = (*it)["content"].get<std::string>();
+  } else {
+    throw error(file + ": \"" + key + "\" must be a string or an object with a string \"content\"");
+  }
+}
+
+inline void read_bool(const nlohmann::json& config, const char* key, bool& out, const std::string& file) {
+  const auto it = config.find(key);
+  if (it == config.end()) return;
+  check(it->is_boolean(), file + ": \"" + key + "\" must be true or false");
+  out = it->get<bool>();
+}
+
+}  // namespace detail
+
+/// BERT tokenizer: text to token ids.
+class bert_tokenizer {
+ public:
+  /// Tokenizer from a vocabulary, basic-tokenization switches and special token strings
+  /// (each must be in the vocabulary).
+  explicit bert_tokenizer(wordpiece vocab, basic_tokenizer_options options = {}, special_tokens specials = {})
+      : vocab_(std::move(vocab)), basic_(options), specials_(std::move(specials)) {
+    const auto id = [&](const std::string& token, const char* what) {
+      const int32_t i = vocab_.id_of(token);
+      check(i >= 0, std::string("bert_tokenizer: the ") + what + " token \"" + token + "\" is not in the vocabulary");
+      return i;
+    };
+    unk_id_ = id(specials_.unk, "unknown");
+    sep_id_ = id(specials_.sep, "separator");
+    pad_id_ = id(specials_.pad, "padding");
+    cls_id_ = id(specials_.cls, "classifier");
+    mask_id_ = id(specials_.mask, "mask");
+    check(unk_id_ == vocab_.unk_id(), "bert_tokenizer: the vocabulary's unknown token is not \"" + specials_.unk + "\"");
+    split_tokens_ = {{{specials_.unk, unk_id_}, {specials_.sep, sep_id_}, {specials_.pad, pad_id_},
+                      {specials_.cls, cls_id_}, {specials_.mask, mask_id_}}};
+    for (const auto& [token, _] : split_tokens_) check(!token.empty(), "bert_tokenizer: a special token is empty");
+  }
+
+  /// Loads `dir`/vocab.txt and, if present, `dir`/tokenizer_config.json (do_lower_case,
+  /// strip_accents, tokenize_chinese_chars, *_token; absent keys take the Hugging Face defaults).
+  static bert_tokenizer from_dir(const std::filesystem::path& dir) {
+    basic_tokenizer_options options;
+    special_tokens specials;
+    const auto config_path = dir / "tokenizer_config.json";
+    if (std::filesystem::exists(config_path)) {
+      const std::string file = config_path.string();
+      std::ifstream in(config_path, std::ios::binary);
+      check(bool(in), "cannot open " + file);
+      nlohmann::json config;
+      try {
+        config = nlohmann::json::parse(in);
+      } catch (const nlohmann::json::exception& e) {
+        throw error(file + ": invalid JSON: " + e.what());
+      }
+      check(config.is_object(), file + ": expected a JSON object");
+      detail::read_bool(config, "do_lower_case", options.lower_case, file);
+      detail::read_bool(config, "tokenize_chinese_chars", options.tokenize_chinese_chars, file);
+      if (const auto it = config.find("strip_accents"); it != config.end() && !it->is_null()) {
+        check(it->is_boolean(), file + ": \"strip_accents\" must be null, true or false");
+        options.strip_accents = it->get<bool>();
+      }
+      detail::read_special_token(config, "unk_token", specials.unk, file);
+      detail::read_special_token(config, "sep_token", specials.sep, file);
+      detail::read_special_token(config, "pad_token", specials.pad, file);
+      detail::read_special_token(config, "cls_token", specials.cls, file);
+      detail::read_special_token(config, "mask_token", specials.mask, file);
+    }
+    const auto vocab_path = dir / "vocab.txt";
+    auto vocab = wordpiece::from_file(vocab_path, specials.unk);
+    try {
+      return bert_tokenizer(std::move(vocab), options, std::move(specials));
+    } catch (const error& e) {
+      throw error(vocab_path.string() + ": " + e.what());
+    }
+  }
+
+  /// WordPiece tokens of `text` (no [CLS]/[SEP]), like Hugging Face's `tokenize`.
+  std::vector<std::string> tokenize(std::string_view text) const {
+    std::vector<std::string> out;
+    for (const int32_t id : token_ids(text)) out.push_back(vocab_.token(id));
+    return out;
+  }
+
+  /// Token ids of `text` without [CLS]/[SEP] and without truncation.
+  std::vector<int32_t> token_ids(std::string_view text) const {
+    std::vector<int32_t> ids;
+    append_ids(text, ids);
+    return ids;
+  }
+
+  /// [CLS] text [SEP], with the text's tokens cut so that at most `max_length` ids remain.
+  /// Throws if `max_length` < 2.
+  encoding encode(std::string_view text, int max_length) const {
+    check(max_length >= 2, "bert_tokenizer::encode: max_length " + std::to_string(max_length) +
+                               " leaves no room for [CLS] and [SEP] (needs at least 2)");
+    std::vector<int32_t> ids;
+    ids.reserve(std::size_t(max_length));
+    ids.push_back(cls_id_);
+    append_ids(text, ids);
+    ids.resize(std::min(ids.size(), std::size_t(max_length) - 1));
+    ids.push_back(sep_id_);
+    return {ids, std::vector<int32_t>(ids.size(), 0)};
+  }
+
+  /// [CLS] a [SEP] b [SEP], at most `max_length` ids, cut with the "longest_first" strategy
+  /// of `tokenizers` (see detail::longest_first_lengths). An empty `b` gives encode(a), as
+  /// BertTokenizerFast does (a `b` of only spaces is still a pair). Throws if `max_length` < 3.
+  encoding encode_pair(std::string_view a, std::string_view b, int max_length) const {
+    check(max_length >= 3, "bert_tokenizer::encode_pair: max_length " + std::to_string(max_length) +
+                               " leaves no room for [CLS] and two [SEP] (needs at least 3)");
+    if (b.empty()) return encode(a, max_length);
+    std::vector<int32_t> ids_a, ids_b;
+    append_ids(a, ids_a);
+    append_ids(b, ids_b);
+    const auto [n_a, n_b] = detail::longest_first_lengths(ids_a.size(), ids_b.size(), std::size_t(max_length) - 3);
+    encoding out;
+    out.input_ids.reserve(n_a + n_b + 3);
+    out.input_ids.push_back(cls_id_);
+    out.input_ids.insert(out.input_ids.end(), ids_a.begin(), ids_a.begin() + std::ptrdiff_t(n_a));
+    out.input_ids.push_back(sep_id_);
+    out.input_ids.insert(out.input_ids.end(), ids_b.begin(), ids_b.begin() + std::ptrdiff_t(n_b));
+    out.input_ids.push_back(sep_id_);
+    out.token_type_ids.assign(out.input_ids.size(), 1);
+    std::fill_n(out.token_type_ids.begin(), n_a + 2, 0);
+    return out;
+  }
+
+  /// The id of a vocabulary token, or -1 if it is not in the vocabulary.
+  int32_t token_to_id(std::string_view token) const { return vocab_.id_of(token); }
+  int32_t cls_id() const noexcept { return cls_id_; }
+  int32_t sep_id() const noexcept { return sep_id_; }
+  int32_t pad_id() const noexcept { return pad_id_; }
+  int32_t unk_id() const noexcept { return unk_id_; }
+  int32_t mask_id() const noexcept { return mask_id_; }
+  /// Number of token ids (lines of vocab.txt).
+  int32_t vocab_size() const noexcept { return vocab_.size(); }
+  const wordpiece& vocabulary() const noexcept { return vocab_; }
+  const basic_tokenizer& basic() const noexcept { return basic_; }
+  const special_tokens& specials() const noexcept { return specials_; }
+
+ private:
+  /// Appends the ids of `text`: special token strings are matched first (leftmost, longest),
+  /// the text between them goes through basic tokenization and WordPiece.
+  void append_ids(std::string_view text, std::vector<int32_t>& ids) const {
+    const auto add_words = [&](std::string_view part) {
+      basic_.for_each_word(part, [&](std::string_view word) { vocab_.tokenize_word(word, ids); });
+    };
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      std::size_t best = std::string_view::npos, best_len = 0;
+      int32_t best_id = -1;
+      for (const auto& [token, id] : split_tokens_) {
+        const std::size_t at = text.find(token, pos);
+        if (at < best || (at == best && at != std::string_view::npos && token.size() > best_len)) {
+          best = at;
+          best_len = token.size();
+          best_id = id;
+        }
+      }
+      if (best == std::string_view::npos) break;
+      add_words(text.substr(pos, best - pos));
+      ids.push_back(best_id);
+      pos = best + best_len;
+    }
+    add_words(text.substr(pos));
+  }
+
+  wordpiece vocab_;
+  basic_tokenizer basic_;
+  special_tokens specials_;
+  std::array<std::pair<std::string, int32_t>, 5> split_tokens_;
+  int32_t unk_id_ = -1, sep_id_ = -1, pad_id_ = -1, cls_id_ = -1, mask_id_ = -1;
+};
+
+}  // namespace bitfit

@@ -1,0 +1,356 @@
+// The BERT tokenizer against BertTokenizerFast: every SST-2 / RTE / MRPC dev input, the hand-made
+// and random inputs in four configurations, invalid UTF-8 (goldens from
+// tools/goldens/make_tokenizer_goldens.py), plus framing, truncation and configuration loading.
+#include <bitfit/text/bert_tokenizer.hpp>
+
+#include <doctest/doctest.h>
+
+#include "test_support.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using bitfit::bert_tokenizer;
+using bitfit::encoding;
+using bitfit::test::error_of;
+using bitfit::test::temp_dir;
+using ids = std::vector<int32_t>;
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  REQUIRE_MESSAGE(bool(in), "cannot open " << p.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return std::move(ss).str();
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  std::size_t b = 0;
+  for (std::size_t e; (e = s.find(sep, b)) != std::string_view::npos; b = e + 1) out.emplace_back(s.substr(b, e - b));
+  out.emplace_back(s.substr(b));
+  return out;
+}
+
+/// Non-empty lines of a TSV file, split on tabs; a leading UTF-8 BOM is dropped.
+std::vector<std::vector<std::string>> read_tsv(const fs::path& p) {
+  std::string text = read_file(p);
+  if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& line : split(text, '\n'))
+    if (!line.empty()) rows.push_back(split(line, '\t'));
+  return rows;
+}
+
+std::string unhex(const std::string& h) {
+  REQUIRE(h.size() % 2 == 0);
+  std::string out;
+  for (std::size_t i = 0; i < h.size(); i += 2) out += char(std::stoi(h.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+ids parse_ids(const std::string& s) {
+  ids out;
+  for (const auto& x : split(s, ' '))
+    if (!x.empty()) out.push_back(int32_t(std::stol(x)));
+  return out;
+}
+
+std::string fnv1a64(std::string_view s) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string show(const ids& v) {
+  std::string s;
+  for (const auto x : v) {
+    if (!s.empty()) s += ' ';
+    s += std::to_string(x);
+  }
+  return s;
+}
+
+ids type_ids(std::size_t n, std::size_t type0) {
+  ids t(n, 1);
+  std::fill_n(t.begin(), std::min(n, type0), 0);
+  return t;
+}
+
+const bert_tokenizer& model_tokenizer() {
+  static const auto tok = bert_tokenizer::from_dir(bitfit::test::model_dir());
+  return tok;
+}
+
+/// The configurations of the golden files, on the model's vocabulary.
+const bert_tokenizer& golden_tokenizer(const std::string& name) {
+  static const std::map<std::string, bert_tokenizer> all = [] {
+    const auto vocab = bitfit::wordpiece::from_file(bitfit::test::model_dir() / "vocab.txt");
+    std::map<std::string, bert_tokenizer> m;
+    m.emplace("uncased", bert_tokenizer(vocab, {.lower_case = true}));
+    m.emplace("cased", bert_tokenizer(vocab, {.lower_case = false}));
+    m.emplace("cased_strip", bert_tokenizer(vocab, {.lower_case = false, .strip_accents = true}));
+    m.emplace("uncased_keep", bert_tokenizer(vocab, {.lower_case = true, .strip_accents = false}));
+    return m;
+  }();
+  const auto it = all.find(name);
+  REQUIRE_MESSAGE(it != all.end(), "unknown configuration " << name);
+  return it->second;
+}
+
+/// Checks every row of hand_made.tsv / invalid_utf8.tsv; returns {rows, identical}.
+std::pair<std::size_t, std::size_t> check_hand_made(const std::string& file) {
+  const auto rows = read_tsv(bitfit::test::golden_dir() / "tokenizer" / file);
+  REQUIRE(rows.size() > 1);
+  REQUIRE(rows[0] == std::vector<std::string>{"name", "config", "max_length", "a_hex", "b_hex", "type0", "ids", "slow_ids"});
+  std::size_t n = 0, same = 0;
+  for (std::size_t r = 1; r < rows.size(); ++r) {
+    const auto& f = rows[r];
+    REQUIRE(f.size() == 8);
+    const auto& tok = golden_tokenizer(f[1]);
+    const int max_length = std::stoi(f[2]);
+    const std::string a = unhex(f[3]), b = unhex(f[4]);
+    // The reference called tok(a, b) only when the b column is not empty.
+    const encoding got = f[4].empty() ? tok.encode(a, max_length) : tok.encode_pair(a, b, max_length);
+    const ids want = parse_ids(f[6]);
+    const ids want_types = type_ids(want.size(), std::stoul(f[5]));
+    ++n;
+    if (got.input_ids == want && got.token_type_ids == want_types) {
+      ++same;
+    } else {
+      INFO(file << " " << f[0] << " " << f[1] << " max_length " << max_length);
+      CHECK(show(got.input_ids) == show(want));
+      CHECK(show(got.token_type_ids) == show(want_types));
+    }
+  }
+  return {n, same};
+}
+
+
+}  // namespace
+
+TEST_CASE("bert tokenizer: every SST-2, RTE and MRPC dev input matches BertTokenizerFast") {
+  const auto golden = read_tsv(bitfit::test::golden_dir() / "tokenizer" / "glue_dev.tsv");
+  REQUIRE(golden.size() > 1);
+  REQUIRE(golden[0] == std::vector<std::string>{"task", "row", "fnv1a64", "type0", "ids"});
+  struct source {
+    const char* folder;
+    const char* col_a;
+    const char* col_b;  // nullptr: single sentences
+    std::vector<std::vector<std::string>> rows;
+    std::size_t ia = 0, ib = 0;
+  };
+  std::map<std::string, source> tasks{{"sst2", {"SST-2", "sentence", nullptr, {}}},
+                                      {"rte", {"RTE", "sentence1", "sentence2", {}}},
+                                      {"mrpc", {"MRPC", "#1 String", "#2 String", {}}}};
+  for (auto& [name, s] : tasks) {
+    s.rows = read_tsv(bitfit::test::data_dir() / "glue" / s.folder / "dev.tsv");
+    REQUIRE(!s.rows.empty());
+    const auto& header = s.rows[0];
+    const auto col = [&](const char* c) {
+      const auto it = std::find(header.begin(), header.end(), c);
+      REQUIRE_MESSAGE(it != header.end(), s.folder << "/dev.tsv has no column " << c);
+      return std::size_t(it - header.begin());
+    };
+    s.ia = col(s.col_a);
+    if (s.col_b) s.ib = col(s.col_b);
+  }
+  std::map<std::string, std::pair<std::size_t, std::size_t>> counts;  // rows, identical
+  const auto& tok = model_tokenizer();
+  for (std::size_t r = 1; r < golden.size(); ++r) {
+    const auto& g = golden[r];
+    REQUIRE(g.size() == 5);
+    auto& s = tasks.at(g[0]);
+    const std::size_t row = std::stoul(g[1]) + 1;  // + header
+    REQUIRE(row < s.rows.size());
+    const auto& fields = s.rows[row];
+    const std::string a = fields.at(s.ia), b = s.col_b ? fields.at(s.ib) : "";
+    REQUIRE_MESSAGE(fnv1a64(a + '\x1f' + b) == g[2], g[0] << " row " << g[1] << ": the GLUE text is not the one of the golden");
+    const encoding got = s.col_b ? tok.encode_pair(a, b, 128) : tok.encode(a, 128);
+    const ids want = parse_ids(g[4]);
+    const ids want_types = type_ids(want.size(), std::stoul(g[3]));
+    auto& [n, same] = counts[g[0]];
+    ++n;
+    if (got.input_ids == want && got.token_type_ids == want_types) {
+      ++same;
+    } else {
+      INFO(g[0] << " row " << g[1]);
+      CHECK(show(got.input_ids) == show(want));
+      CHECK(show(got.token_type_ids) == show(want_types));
+    }
+  }
+  for (const auto& [name, s] : tasks) {
+    const auto [n, same] = counts[name];
+    CHECK(n == s.rows.size() - 1);  // every dev row has a golden
+    CHECK(same == n);
+    MESSAGE(name << " dev: " << same << "/" << n << " identical");
+  }
+}
+
+TEST_CASE("bert tokenizer: hand-made and random inputs match BertTokenizerFast in 4 configurations") {
+  const auto [n, same] = check_hand_made("hand_made.tsv");
+  CHECK(same == n);
+  MESSAGE("hand-made + random: " << same << "/" << n << " identical");
+}
+
+TEST_CASE("bert tokenizer: invalid UTF-8 matches BertTokenizerFast on errors='replace' text") {
+  const auto [n, same] = check_hand_made("invalid_utf8.tsv");
+  CHECK(same == n);
+  MESSAGE("invalid UTF-8: " << same << "/" << n << " identical");
+}
+
+TEST_CASE("bert tokenizer: the model's special tokens and vocabulary") {
+  const auto& tok = model_tokenizer();
+  CHECK(tok.vocab_size() == 30522);
+  CHECK(tok.pad_id() == 0);
+  CHECK(tok.unk_id() == 100);
+  CHECK(tok.cls_id() == 101);
+  CHECK(tok.sep_id() == 102);
+  CHECK(tok.mask_id() == 103);
+  CHECK(tok.token_to_id("hello") == 7592);
+  CHECK(tok.token_to_id("Hello") == -1);
+  CHECK(tok.basic().options().lower_case);
+  CHECK(tok.basic().strips_accents());
+  CHECK(tok.tokenize("Hello, unaffable world!") == std::vector<std::string>{"hello", ",", "una", "##ffa", "##ble", "world", "!"});
+  CHECK(tok.tokenize("a [MASK] b[SEP]") == std::vector<std::string>{"a", "[MASK]", "b", "[SEP]"});
+  CHECK(tok.tokenize("[mask]") == std::vector<std::string>{"[", "mask", "]"});  // case-sensitive
+  CHECK(tok.token_ids("[MASK][MASK]") == ids{103, 103});
+  CHECK(tok.tokenize("").empty());
+}
+
+TEST_CASE("bert tokenizer: framing and token types") {
+  const auto& tok = model_tokenizer();
+  const auto single = tok.encode("hello world", 128);
+  CHECK(single.input_ids == ids{101, 7592, 2088, 102});
+  CHECK(single.token_type_ids == ids{0, 0, 0, 0});
+  const auto pair = tok.encode_pair("hello", "world", 128);
+  CHECK(pair.input_ids == ids{101, 7592, 102, 2088, 102});
+  CHECK(pair.token_type_ids == ids{0, 0, 0, 1, 1});
+  CHECK(tok.encode("", 128).input_ids == ids{101, 102});
+  CHECK(tok.encode_pair("", "world", 128).input_ids == ids{101, 102, 2088, 102});
+  CHECK(tok.encode_pair("hello", " ", 128).input_ids == ids{101, 7592, 102, 102});  // blank b: still a pair
+  // An empty b is no pair at all, as in BertTokenizerFast.
+  CHECK(tok.encode_pair("hello", "", 128).input_ids == tok.encode("hello", 128).input_ids);
+}
+
+TEST_CASE("bert tokenizer: truncation lengths") {
+  using bitfit::detail::longest_first_lengths;
+  using lengths = std::pair<std::size_t, std::size_t>;
+  // The table of tokenizers' own test (truncate_encodings_longest_first, max_length 7).
+  const std::size_t sizes[] = {0, 2, 4, 8};
+  const lengths expected[4][4] = {{{0, 0}, {0, 2}, {0, 4}, {0, 7}},
+                                  {{2, 0}, {2, 2}, {2, 4}, {2, 5}},
+                                  {{4, 0}, {4, 2}, {3, 4}, {3, 4}},
+                                  {{7, 0}, {5, 2}, {4, 3}, {3, 4}}};
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) CHECK(longest_first_lengths(sizes[i], sizes[j], 7) == expected[i][j]);
+  CHECK(longest_first_lengths(10, 10, 13) == lengths{6, 7});  // tie: the second gets the odd place
+  CHECK(longest_first_lengths(15, 16, 13) == lengths{6, 7});
+  CHECK(longest_first_lengths(16, 15, 13) == lengths{7, 6});
+  CHECK(longest_first_lengths(100, 3, 125) == lengths{100, 3});
+  CHECK(longest_first_lengths(100, 30, 125) == lengths{95, 30});
+  CHECK(longest_first_lengths(5, 5, 0) == lengths{0, 0});
+
+  const auto& tok = model_tokenizer();
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "word ";
+  for (const int max_length : {2, 3, 16, 128, 301, 302}) {
+    const auto e = tok.encode(text, max_length);
+    CHECK(e.input_ids.size() == std::size_t(max_length));
+    CHECK(e.input_ids.front() == 101);
+    CHECK(e.input_ids.back() == 102);
+    CHECK(e.token_type_ids.size() == e.input_ids.size());
+  }
+  CHECK(tok.encode(text, 303).input_ids.size() == 302);
+  CHECK(tok.encode(text, 512).input_ids.size() == 302);
+  for (const int max_length : {3, 4, 16, 128}) {
+    const auto e = tok.encode_pair(text, text, max_length);
+    CHECK(e.input_ids.size() == std::size_t(max_length));
+    const auto [na, nb] = longest_first_lengths(300, 300, std::size_t(max_length) - 3);
+    CHECK(std::count(e.token_type_ids.begin(), e.token_type_ids.end(), 0) == std::ptrdiff_t(na + 2));
+    CHECK(std::count(e.token_type_ids.begin(), e.token_type_ids.end(), 1) == std::ptrdiff_t(nb + 1));
+  }
+  const auto msg = error_of([&] { tok.encode("x", 1); });
+  CHECK(msg.find("max_length 1") != std::string::npos);
+  CHECK_THROWS_AS(tok.encode_pair("x", "y", 2), bitfit::error);
+  CHECK_THROWS_AS(tok.encode_pair("x", "", 2), bitfit::error);
+}
+
+TEST_CASE("bert tokenizer: tokenizer_config.json") {
+  temp_dir dir;
+  dir.write("vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nHello\ncafé\ncafe\n<s>\n");
+  SUBCASE("absent: Hugging Face defaults (lowercase, strip accents)") {
+    const auto tok = bert_tokenizer::from_dir(dir.path);
+    CHECK(tok.tokenize("Hello Café") == std::vector<std::string>{"hello", "cafe"});
+    CHECK(tok.cls_id() == 2);
+    CHECK(tok.vocab_size() == 10);
+  }
+  SUBCASE("cased") {
+    dir.write("tokenizer_config.json", R"({"do_lower_case": false, "strip_accents": null})");
+    CHECK(bert_tokenizer::from_dir(dir.path).tokenize("Hello Café") == std::vector<std::string>{"Hello", "[UNK]"});
+  }
+  SUBCASE("lowercase but keep accents") {
+    dir.write("tokenizer_config.json", R"({"do_lower_case": true, "strip_accents": false})");
+    CHECK(bert_tokenizer::from_dir(dir.path).tokenize("Hello Café") == std::vector<std::string>{"hello", "café"});
+  }
+  SUBCASE("special tokens as strings or objects") {
+    dir.write("tokenizer_config.json",
+              R"({"cls_token": {"content": "<s>", "lstrip": false}, "mask_token": "hello", "tokenize_chinese_chars": false})");
+    const auto tok = bert_tokenizer::from_dir(dir.path);
+    CHECK(tok.cls_id() == 9);
+    CHECK(tok.mask_id() == 5);
+    CHECK(tok.encode("x", 8).input_ids == ids{9, 1, 3});
+    CHECK(!tok.basic().options().tokenize_chinese_chars);
+  }
+  SUBCASE("invalid JSON is an error naming the file") {
+    dir.write("tokenizer_config.json", "{\"do_lower_case\": tru");
+    const auto msg = error_of([&] { bert_tokenizer::from_dir(dir.path); });
+    CHECK(msg.find((dir.path / "tokenizer_config.json").string()) != std::string::npos);
+  }
+  SUBCASE("wrong types are errors naming the file and key") {
+    dir.write("tokenizer_config.json", R"({"do_lower_case": "yes"})");
+    auto msg = error_of([&] { bert_tokenizer::from_dir(dir.path); });
+    CHECK(msg.find("tokenizer_config.json") != std::string::npos);
+    CHECK(msg.find("do_lower_case") != std::string::npos);
+    dir.write("tokenizer_config.json", R"({"strip_accents": 1})");
+    CHECK(error_of([&] { bert_tokenizer::from_dir(dir.path); }).find("strip_accents") != std::string::npos);
+    dir.write("tokenizer_config.json", R"({"sep_token": 5})");
+    CHECK(error_of([&] { bert_tokenizer::from_dir(dir.path); }).find("sep_token") != std::string::npos);
+    dir.write("tokenizer_config.json", "[1, 2]");
+    CHECK(error_of([&] { bert_tokenizer::from_dir(dir.path); }).find("JSON object") != std::string::npos);
+  }
+  SUBCASE("a special token missing from the vocabulary is an error naming vocab.txt") {
+    dir.write("tokenizer_config.json", R"({"mask_token": "<mask>"})");
+    const auto msg = error_of([&] { bert_tokenizer::from_dir(dir.path); });
+    CHECK(msg.find("vocab.txt") != std::string::npos);
+    CHECK(msg.find("<mask>") != std::string::npos);
+  }
+  SUBCASE("a missing vocab.txt is an error naming it") {
+    fs::remove(dir.path / "vocab.txt");
+    const auto msg = error_of([&] { bert_tokenizer::from_dir(dir.path); });
+    CHECK(msg.find((dir.path / "vocab.txt").string()) != std::string::npos);
+  }
+}
+
+TEST_CASE("bert tokenizer: arbitrary bytes never fail") {
+  const auto& tok = model_tokenizer();
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::string s(std::size_t(rng() % 64), '\0');
+    for (auto& c : s) c = char(rng() % 256);
+    const auto e = tok.encode_pair(s, s.substr(0, s.size() / 2), 32);
+    CHECK(e.input_ids.size() <= 32);
+    for (const auto id : e.input_ids) CHECK((id >= 0 && id < tok.vocab_size()));
+  }
+}

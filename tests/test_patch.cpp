@@ -1,0 +1,179 @@
+// Task patches: a save/apply round trip is exact; the backbone hash, the metadata and the tensor
+// names are checked, and each failure names the file; writing is atomic.
+#include "test_support.hpp"
+
+#include <bitfit/train/patch.hpp>
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+using namespace bitfit;
+using bitfit::test::temp_dir;
+using bitfit::test::tiny_config;
+namespace fs = std::filesystem;
+
+namespace {
+
+
+/// Parameters whose every entry differs, so a misplaced tensor cannot go unnoticed.
+bert_params<float> numbered_params(float offset) {
+  bert_params<float> p(tiny_config(), true);
+  for (std::size_t i = 0; i < p.data.size(); ++i) p.data[i] = offset + 0.001f * float(i);
+  return p;
+}
+
+const std::string sha = std::string(64, 'a');
+
+patch_info rte_info() {
+  patch_info info;
+  info.task = "rte";
+  info.fine_tune_type = "bitfit";
+  info.bias_terms = "query intermediate";
+  info.backbone_sha256 = sha;
+  info.labels = {"entailment", "not_entailment"};
+  info.num_labels = 2;
+  return info;
+}
+
+/// Writes a patch of the bq and bm2 entries of `p` with a head of 2 labels.
+fs::path write_bq_bm2_patch(const temp_dir& dir, const bert_params<float>& p, const patch_info& info) {
+  std::vector<const param_entry*> entries;
+  for (const auto& e : p.layout.entries)
+    if (e.is_bias && (e.bias_term == term::bq || e.bias_term == term::bm2) && e.layer >= 0) entries.push_back(&e);
+  task_head<float> head = task_head<float>::init(2, 8, 5);
+  head.b = {0.25f, -0.5f};
+  const auto path = dir / "patch.safetensors";
+  save_patch(path, p, entries, head, info);
+  return path;
+}
+
+/// A patch written field by field: valid metadata with `changes` applied, `tensors` plus a head.
+void write_raw_patch(const fs::path& path, const std::map<std::string, std::string>& changes,
+                     std::vector<tensor_to_write> tensors, bool with_head = true) {
+  std::map<std::string, std::string> meta = {
+      {"format", patch_format}, {"kind", "bias"}, {"task", "rte"}, {"fine_tune_type", "bitfit"},
+      {"bias_terms", "output"}, {"backbone_sha256", sha}, {"labels", "[\"entailment\",\"not_entailment\"]"},
+      {"num_labels", "2"}, {"first_trainable_layer", "0"}, {"extra", "{}"}};
+  for (const auto& [k, v] : changes) meta[k] = v;
+  static const std::vector<float> W(16, 0.0f), b(2, 0.0f);
+  if (with_head) {
+    tensors.push_back({"classifier.weight", {2, 8}, W});
+    tensors.push_back({"classifier.bias", {2}, b});
+  }
+  write_safetensors(path, tensors, meta);
+}
+
+std::string error_of(const fs::path& patch, bert_params<float>& p, const std::string& backbone = sha) {
+  task_head<float> head;
+  try {
+    apply_patch(patch, p, head, backbone);
+  } catch (const error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("patch: apply(save(p)) restores exactly the saved tensors and the head, nothing else") {
+  temp_dir dir;
+  const auto trained = numbered_params(1.0f);
+  const auto path = write_bq_bm2_patch(dir, trained, rte_info());
+  auto backbone = numbered_params(-7.0f);
+  const auto before = backbone.data;
+  task_head<float> head;
+  const auto info = apply_patch(path, backbone, head, sha);
+  CHECK(info.task == "rte");
+  CHECK(info.kind == "bias");
+  CHECK(info.bias_terms == "query intermediate");
+  CHECK(info.labels == std::vector<std::string>{"entailment", "not_entailment"});
+  CHECK(head.C == 2);
+  CHECK(head.b == std::vector<float>{0.25f, -0.5f});
+  CHECK(head.W == task_head<float>::init(2, 8, 5).W);
+  std::size_t replaced = 0;
+  for (const auto& e : backbone.layout.entries) {
+    const bool in_patch = e.is_bias && e.layer >= 0 && (e.bias_term == term::bq || e.bias_term == term::bm2);
+    for (std::size_t i = e.offset; i < e.offset + e.numel; ++i) {
+      CHECK(backbone.data[i] == (in_patch ? trained.data[i] : before[i]));
+      replaced += in_patch;
+    }
+  }
+  CHECK(replaced == std::size_t(2 * (8 + 16)));  // bq (H) + bm2 (I) in each of 2 layers
+  // A patch is a few floats, not a model: the file holds the patch entries and the head only.
+  CHECK(fs::file_size(path) < 4096);
+}
+
+TEST_CASE("patch: a bias patch refuses a backbone with another hash") {
+  temp_dir dir;
+  auto p = numbered_params(0.0f);
+  const auto path = write_bq_bm2_patch(dir, p, rte_info());
+  const auto msg = error_of(path, p, std::string(64, 'b'));
+  CHECK(msg.find(path.string()) != std::string::npos);
+  CHECK(msg.find("backbone sha256") != std::string::npos);
+}
+
+TEST_CASE("patch: files that are not patches or are damaged give an error naming the file") {
+  temp_dir dir;
+  auto p = numbered_params(0.0f);
+  SUBCASE("a plain safetensors file without patch metadata") {
+    const std::vector<float> v(8, 1.0f);
+    const std::vector<tensor_to_write> ts = {{"pooler.dense.bias", {8}, v}};
+    write_safetensors(dir / "plain.safetensors", ts);
+    const auto msg = error_of(dir / "plain.safetensors", p);
+    CHECK(msg.find("plain.safetensors") != std::string::npos);
+    CHECK(msg.find("metadata lacks 'format'") != std::string::npos);
+  }
+  SUBCASE("malformed metadata") {
+    write_raw_patch(dir / "bad_meta.safetensors", {{"num_labels", "two"}}, {});
+    CHECK(error_of(dir / "bad_meta.safetensors", p).find("malformed patch metadata") != std::string::npos);
+  }
+  SUBCASE("a tensor the backbone does not have") {
+    const std::vector<float> v(8, 1.0f);
+    write_raw_patch(dir / "alien.safetensors", {}, {{"encoder.layer.9.output.dense.bias", {8}, v}});
+    const auto msg = error_of(dir / "alien.safetensors", p);
+    CHECK(msg.find("alien.safetensors") != std::string::npos);
+    CHECK(msg.find("encoder.layer.9.output.dense.bias") != std::string::npos);
+  }
+  SUBCASE("a bias patch that carries a weight") {
+    const std::vector<float> w(64, 1.0f);
+    write_raw_patch(dir / "weight.safetensors", {}, {{"pooler.dense.weight", {8, 8}, w}});
+    CHECK(error_of(dir / "weight.safetensors", p).find("only a full checkpoint may") != std::string::npos);
+  }
+  SUBCASE("no task head") {
+    write_raw_patch(dir / "headless.safetensors", {}, {}, /*with_head=*/false);
+    CHECK(error_of(dir / "headless.safetensors", p).find("no task head") != std::string::npos);
+  }
+  SUBCASE("a truncated file") {
+    const auto path = write_bq_bm2_patch(dir, p, rte_info());
+    fs::resize_file(path, fs::file_size(path) - 10);
+    CHECK(error_of(path, p).find(path.string()) != std::string::npos);
+  }
+}
+
+TEST_CASE("patch: saving into a missing directory fails cleanly and leaves no partial file") {
+  temp_dir dir;
+  auto p = numbered_params(0.0f);
+  const auto target = dir / "missing" / "patch.safetensors";
+  std::vector<const param_entry*> none;
+  CHECK_THROWS_WITH_AS(save_patch(target, p, none, task_head<float>(2, 8), rte_info()),
+                       doctest::Contains("missing/patch.safetensors"), error);
+  CHECK_FALSE(fs::exists(target));
+}
+
+TEST_CASE("patch: saving over an existing patch replaces it whole (write, then rename)") {
+  temp_dir dir;
+  auto p = numbered_params(0.0f);
+  const auto path = write_bq_bm2_patch(dir, p, rte_info());
+  auto info = rte_info();
+  info.task = "mrpc";
+  write_bq_bm2_patch(dir, p, info);
+  auto q = numbered_params(3.0f);
+  task_head<float> head;
+  CHECK(apply_patch(path, q, head, sha).task == "mrpc");
+  std::size_t leftovers = 0;
+  for (const auto& f : fs::directory_iterator(dir.path)) leftovers += f.path().filename() != "patch.safetensors";
+  CHECK(leftovers == 0);
+}

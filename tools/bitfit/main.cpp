@@ -1,0 +1,47 @@
+// The `bitfit` command-line tool. A stable contract for scripts: every error is one line on
+// stderr and a non-zero exit status.
+
+#include "commands_infer.hpp"
+#include "commands_train.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string_view>
+
+namespace {
+
+void usage(std::FILE* f) {
+  std::fprintf(f,
+               "usage: bitfit <command> [options]   (bitfit <command> --help for its options)\n\n"
+               "commands:\n"
+               "  tokenize   print the token ids of each stdin line\n"
+               "  encode     write sentence vectors of stdin lines to a .npy file\n"
+               "  train      fine-tune a bias patch (or a full model) on a GLUE task\n"
+               "  predict    apply a patch and predict a GLUE-format TSV\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const std::string_view cmd = argv[1];
+  try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      usage(stdout);
+      return 0;
+    }
+    if (cmd == "tokenize") return bitfit::cli::run_tokenize(argc, argv);
+    if (cmd == "encode") return bitfit::cli::run_encode(argc, argv);
+    if (cmd == "train") return bitfit::cli::run_train(argc, argv);
+    if (cmd == "predict") return bitfit::cli::run_predict(argc, argv);
+    std::fprintf(stderr, "bitfit: unknown command '%s' (see bitfit --help)\n", argv[1]);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s%s\n", std::strncmp(e.what(), "bitfit", 6) == 0 ? "" : "bitfit: ", e.what());
+    return 1;
+  }
+}
