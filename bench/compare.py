@@ -45,7 +45,7 @@ def main():
         rows.append(("forward", shape, B, T, o, p))
     for mode in ["forward", "bitfit", "bitfit_bq_bm2", "frozen", "full_ft"]:
         o = ours(tr, f"BM_step/{mode}")
-        p = peer(mode, "minilm", 32, 64) if mode in ("bitfit", "full_ft") else None
+        p = peer(mode, "minilm", 32, 64) if mode in ("forward", "bitfit", "full_ft") else None
         rows.append((f"train step: {mode}" if mode != "forward" else "forward + head", "minilm", 32, 64, o, p))
     print(f"Machine SGEMM (Eigen, 1024^3, 2 threads): {raw['sgemm_1024']['GFLOP/s'] / 1e9:.1f} GFLOP/s\n")
     print("| what | shape | B x T | ours tokens/s | PyTorch tokens/s | ratio | ours peak RSS MiB (step adds) | PyTorch peak RSS MiB (step adds) | memory ratio |")

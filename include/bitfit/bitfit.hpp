@@ -2,6 +2,7 @@
 /// @file bitfit.hpp
 /// Umbrella header: everything bitfit offers.
 
+#include <bitfit/core/buffer.hpp>
 #include <bitfit/core/error.hpp>
 #include <bitfit/core/view.hpp>
 #include <bitfit/io/npy.hpp>

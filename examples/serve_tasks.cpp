@@ -1,0 +1,75 @@
+// One frozen backbone serving many tasks: BitFit's deployment story (Ben-Zaken et al. 2022, §1).
+// The backbone's weights are loaded once; each task keeps only its bias block and its head, and
+// switching task is a copy of those few hundred kilobytes.
+//
+//   serve_tasks MODEL_DIR PATCH.safetensors [PATCH...] < lines
+//
+// Each stdin line is a sentence, or "first<TAB>second" for pair tasks; for every line, every task
+// prints its prediction: "<line>\t<task>\t<label>".
+#include <bitfit/bitfit.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+/// What one task adds to the shared backbone.
+struct task {
+  bitfit::patch_info info;
+  std::vector<float> biases;  // (bias_size): every bias term, trained or not
+  bitfit::task_head<float> head;
+};
+
+int run(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: serve_tasks MODEL_DIR PATCH.safetensors [PATCH...] < lines\n");
+    return 2;
+  }
+  const std::filesystem::path model_dir = argv[1];
+  const auto tok = bitfit::bert_tokenizer::from_dir(model_dir);
+  bitfit::sequence_classifier model{bitfit::load_bert_params<float>(model_dir), {}};
+  const auto backbone_sha = bitfit::sha256_file(model_dir / "model.safetensors");
+  const auto pretrained = model.params.biases();
+  const std::vector<float> base(pretrained.begin(), pretrained.end());
+
+  std::vector<task> tasks;
+  for (int i = 2; i < argc; ++i) {
+    task t;
+    t.info = bitfit::apply_patch(argv[i], model.params, t.head, backbone_sha);
+    bitfit::check(t.info.kind == "bias", std::string(argv[i]) + ": a full checkpoint, not a bias patch");
+    const auto b = model.params.biases();
+    t.biases.assign(b.begin(), b.end());
+    std::copy(base.begin(), base.end(), b.begin());  // back to the pretrained biases
+    std::fprintf(stderr, "serve_tasks: %s (%s, bias terms: %s): %.0f KiB per task\n", argv[i], t.info.task.c_str(),
+                 t.info.bias_terms.c_str(), double((t.biases.size() + t.head.W.size() + t.head.b.size()) * 4) / 1024);
+    tasks.push_back(std::move(t));
+  }
+
+  std::string line;
+  for (int n = 0; std::getline(std::cin, line); ++n) {
+    for (const auto& t : tasks) {
+      std::copy(t.biases.begin(), t.biases.end(), model.params.biases().begin());
+      model.head = t.head;
+      const auto tab = line.find('\t');
+      const bool pair = tab != std::string::npos && !bitfit::glue_task_named(t.info.task).text_b.empty();
+      const auto enc = pair ? tok.encode_pair(line.substr(0, tab), line.substr(tab + 1), 128) : tok.encode(line, 128);
+      const float y = bitfit::predict(model, {{enc.input_ids, enc.token_type_ids}})[0];
+      const std::string label = t.info.labels.empty() ? std::to_string(y) : t.info.labels[std::size_t(y)];
+      std::printf("%d\t%s\t%s\n", n, t.info.task.c_str(), label.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "serve_tasks: %s\n", e.what());
+    return 1;
+  }
+}

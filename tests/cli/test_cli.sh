@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The `bitfit` command line as scripts use it: every error is one line on stderr with a non-zero
+# exit; tokenize and encode produce what they promise; a short real training run writes a patch
+# from which `bitfit predict` reproduces the dev accuracy in metrics.json exactly.
+# With the serve_tasks example given, it serves the same patch twice on one backbone and must
+# agree with `bitfit predict`.
+#   test_cli.sh BITFIT MODEL_DIR DATA_DIR [SERVE_TASKS]
+set -uo pipefail
+bitfit=$1 model=$2 data=$3 serve=${4:-}
+tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect_error "what" needle -- command...: non-zero exit, exactly one stderr line containing needle.
+expect_error() {
+  local what=$1 needle=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  local rc=$? lines
+  lines=$(grep -v '^bitfit train: note:' "$tmp/err" | wc -l)
+  if ((rc == 0)); then fail "$what: exit 0"; fi
+  if ((lines != 1)); then fail "$what: $lines stderr lines: $(cat "$tmp/err")"; fi
+  grep -qF -- "$needle" "$tmp/err" || fail "$what: stderr lacks '$needle': $(cat "$tmp/err")"
+}
+
+mkdir "$tmp/bad" && printf 'sentence\tlabel\nfine\t1\nno label here\n' | tee "$tmp/bad/train.tsv" >"$tmp/bad/dev.tsv"
+printf '\x89PNG not a patch' >"$tmp/bad.safetensors"
+expect_error "unknown command" "unknown command 'frobnicate'" -- "$bitfit" frobnicate
+expect_error "unknown flag" "--frobnicate" -- "$bitfit" tokenize --model "$model" --frobnicate
+expect_error "missing required flag" "--data-dir is required" -- "$bitfit" train --task sst2
+expect_error "non-integer flag" "--epochs expects an integer, got 'abc'" -- \
+  "$bitfit" train --task sst2 --data-dir "$data/glue/SST-2" --model "$model" --output-path "$tmp/r" --epochs abc
+expect_error "unknown task" "unknown GLUE task 'nope'" -- \
+  "$bitfit" train --task nope --data-dir "$data/glue/SST-2" --model "$model" --output-path "$tmp/r"
+expect_error "unknown bias term" "unknown term 'bz'" -- \
+  "$bitfit" train --task sst2 --data-dir "$data/glue/SST-2" --model "$model" --output-path "$tmp/r" --bias-terms bz
+expect_error "missing model" "/nonexistent" -- "$bitfit" tokenize --model /nonexistent
+expect_error "unwritable output" "/nonexistent/x.npy" -- "$bitfit" encode --model "$model" --output /nonexistent/x.npy
+expect_error "malformed TSV" "bad/train.tsv:3" -- \
+  "$bitfit" train --task sst2 --data-dir "$tmp/bad" --model "$model" --output-path "$tmp/r"
+expect_error "corrupt patch" "bad.safetensors" -- \
+  "$bitfit" predict --model "$model" --patch "$tmp/bad.safetensors" --input "$data/glue/SST-2/dev.tsv" --output "$tmp/p.tsv"
+
+# tokenize: ids of the uncased vocabulary, [CLS] ... [SEP], pairs with --pair.
+got=$(printf 'hello world\nnaïve café\n' | "$bitfit" tokenize --model "$model")
+[[ "$got" == $'101 7592 2088 102\n101 15743 7668 102' ]] || fail "tokenize: got '$got'"
+got=$(printf 'hello\tworld\n' | "$bitfit" tokenize --model "$model" --pair)
+[[ "$got" == "101 7592 102 2088 102" ]] || fail "tokenize --pair: got '$got'"
+
+# encode: a float32 .npy of shape (lines, hidden).
+printf 'a\nb c\nd e f\n' | "$bitfit" encode --model "$model" --output "$tmp/e.npy" --pool mean 2>/dev/null || fail "encode exited non-zero"
+header=$(head -c 128 "$tmp/e.npy" | tr -d '\0')
+[[ "$header" == *"'descr': '<f4'"* && "$header" == *"'shape': (3, 384)"* ]] || fail "encode: header '$header'"
+
+# A short real run, then predict from the patch alone: the same dev accuracy, to the example.
+"$bitfit" train --task sst2 --data-dir "$data/glue/SST-2" --model "$model" --output-path "$tmp/run" \
+  --max-train-examples 1024 --epochs 1 --batch-size 16 --seed 7 2>"$tmp/train.err" || fail "train: $(tail -3 "$tmp/train.err")"
+[[ -f "$tmp/run/patch.safetensors" && -f "$tmp/run/metrics.json" ]] || fail "train wrote no patch or metrics"
+"$bitfit" predict --model "$model" --patch "$tmp/run/patch.safetensors" --input "$data/glue/SST-2/dev.tsv" \
+  --output "$tmp/pred.tsv" >"$tmp/pred.out" 2>&1 || fail "predict: $(cat "$tmp/pred.out")"
+want=$(grep -o '"dev_accuracy": [0-9.e-]*' "$tmp/run/metrics.json" | tail -1 | awk '{ printf "%d", $2 * 872 + 0.5 }')
+right=$(paste <(awk -F'\t' 'NR > 1 { print $NF }' "$data/glue/SST-2/dev.tsv") <(awk -F'\t' 'NR > 1 { print $2 }' "$tmp/pred.tsv") |
+        awk '$1 == $2 { n++ } END { print n + 0 }')
+classes=$(awk -F'\t' 'NR > 1 { print $2 }' "$tmp/pred.tsv" | sort -u | tr '\n' ' ')
+[[ "$classes" == "0 1 " ]] || fail "predict: the short run predicts only class(es) $classes"
+[[ "$right" == "$want" ]] || fail "predict: $right/872 right, train's dev accuracy says $want"
+
+if [[ -n "$serve" ]]; then
+  awk -F'\t' 'NR > 1 && NR <= 21 { print $1 }' "$data/glue/SST-2/dev.tsv" >"$tmp/lines"
+  "$serve" "$model" "$tmp/run/patch.safetensors" "$tmp/run/patch.safetensors" <"$tmp/lines" >"$tmp/served" 2>"$tmp/serve.err" ||
+    fail "serve_tasks: $(cat "$tmp/serve.err")"
+  want=$(awk -F'\t' 'NR > 1 && NR <= 21 { print NR - 2 "\t" $2; print NR - 2 "\t" $2 }' "$tmp/pred.tsv")
+  got=$(cut -f1,3 "$tmp/served")
+  [[ "$got" == "$want" ]] || fail "serve_tasks disagrees with bitfit predict: $(diff <(echo "$want") <(echo "$got") | head -5)"
+  expect_error "serve_tasks, corrupt patch" "bad.safetensors" -- "$serve" "$model" "$tmp/bad.safetensors"
+fi
+
+if ((failures)); then echo "$failures failure(s)" >&2; exit 1; fi
+echo "cli: all checks passed (dev $right/872 reproduced from the patch)"
