@@ -18,6 +18,7 @@ namespace {
 /// What one task adds to the shared backbone.
 struct task {
   bitfit::patch_info info;
+  bool pair = false;          // a sentence-pair task: reads "first<TAB>second"
   std::vector<float> biases;  // (bias_size): every bias term, trained or not
   bitfit::task_head<float> head;
 };
@@ -39,6 +40,7 @@ int run(int argc, char** argv) {
     task t;
     t.info = bitfit::apply_patch(argv[i], model.params, t.head, backbone_sha);
     bitfit::check(t.info.kind == "bias", std::string(argv[i]) + ": a full checkpoint, not a bias patch");
+    t.pair = bitfit::glue_task_named(t.info.task).pair();
     const auto b = model.params.biases();
     t.biases.assign(b.begin(), b.end());
     std::copy(base.begin(), base.end(), b.begin());  // back to the pretrained biases
@@ -47,15 +49,19 @@ int run(int argc, char** argv) {
     tasks.push_back(std::move(t));
   }
 
+  auto example = [](const bitfit::encoding& e) { return bitfit::encoded_example{e.input_ids, e.token_type_ids}; };
   std::string line;
   for (int n = 0; std::getline(std::cin, line); ++n) {
+    // Tokenized once per line: as one sentence, and as a pair when it has a tab.
+    const auto tab = line.find('\t');
+    const auto single = example(tok.encode(line, 128));
+    const auto pair = tab == std::string::npos ? single
+                                               : example(tok.encode_pair(line.substr(0, tab), line.substr(tab + 1), 128));
     for (const auto& t : tasks) {
       std::copy(t.biases.begin(), t.biases.end(), model.params.biases().begin());
       model.head = t.head;
-      const auto tab = line.find('\t');
-      const bool pair = tab != std::string::npos && !bitfit::glue_task_named(t.info.task).text_b.empty();
-      const auto enc = pair ? tok.encode_pair(line.substr(0, tab), line.substr(tab + 1), 128) : tok.encode(line, 128);
-      const float y = bitfit::predict(model, {{enc.input_ids, enc.token_type_ids}})[0];
+      const auto& x = t.pair ? pair : single;
+      const float y = bitfit::predict(model, {x})[0];
       const std::string label = t.info.labels.empty() ? std::to_string(y) : t.info.labels[std::size_t(y)];
       std::printf("%d\t%s\t%s\n", n, t.info.task.c_str(), label.c_str());
     }

@@ -33,13 +33,13 @@ struct dropout_config {
 template <class T>
 struct encoder_state {
   int lowest = 0;                        ///< lowest trained part: -1 embeddings, l layer, L none
-  std::vector<buffer<T>> hidden;    ///< layer inputs; all L+1 kept only for weight gradients
-  buffer<T> emb_xhat, emb_rstd;     // (N, H), (N): embedding LayerNorm cache
-  std::vector<layer_cache<T>> caches;    ///< one per trained layer, plus one reused by frozen ones
+  std::vector<buffer<T>> hidden;       ///< layer inputs; all L+1 kept only for weight gradients
+  buffer<T> emb_xhat, emb_rstd;         // (N, H), (N): embedding LayerNorm cache
+  std::vector<layer_cache<T>> caches;  ///< one per trained layer, plus one reused by frozen ones
   layer_scratch<T> scratch;
-  buffer<T> cls;                    // (B, H) the [CLS] rows of the last hidden state
-  buffer<T> pooled;                 // (B, H) tanh(cls W_p^T + b_p)
-  const T* last_hidden = nullptr;        // (N, H) valid until the next forward
+  buffer<T> cls;                        // (B, H) the [CLS] rows of the last hidden state
+  buffer<T> pooled;                     // (B, H) tanh(cls W_p^T + b_p)
+  const T* last_hidden = nullptr;       // (N, H) valid until the next forward
 
   /// Floats kept for the backward (a measure of activation memory).
   std::size_t saved_floats() const {

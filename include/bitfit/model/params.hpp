@@ -77,11 +77,16 @@ struct param_layout {
     add("pooler.dense.weight", {H, H}, false, -1, term::bq);
   }
 
-  /// The entry named `name` (HF name, "bert." prefix allowed); throws if unknown.
-  const param_entry& find(std::string_view name) const {
+  /// The entry named `name` (HF name, "bert." prefix allowed), or null if there is none.
+  const param_entry* lookup(std::string_view name) const noexcept {
     if (name.starts_with("bert.")) name.remove_prefix(5);
     for (const auto& e : entries)
-      if (e.name == name) return e;
+      if (e.name == name) return &e;
+    return nullptr;
+  }
+  /// The entry named `name`; throws if unknown.
+  const param_entry& find(std::string_view name) const {
+    if (const param_entry* e = lookup(name)) return *e;
     throw error("unknown BERT parameter '" + std::string(name) + "'");
   }
 };

@@ -92,12 +92,8 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
         path.string() + ": patch has no task head (classifier.weight, classifier.bias)");
   for (const auto& name : f.names()) {
     if (name.starts_with("classifier.")) continue;
-    const param_entry* found = nullptr;
-    try {
-      found = &p.layout.find(name);
-    } catch (const error&) {
-      throw error(path.string() + ": tensor '" + name + "' is not a parameter of this backbone");
-    }
+    const param_entry* found = p.layout.lookup(name);
+    check(found != nullptr, path.string() + ": tensor '" + name + "' is not a parameter of this backbone");
     const auto& e = *found;
     check(e.is_bias || info.kind == "full",
           path.string() + ": bias patch holds the weight '" + name + "' (only a full checkpoint may)");
