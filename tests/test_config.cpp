@@ -33,7 +33,8 @@ TEST_CASE("unsupported or invalid configs are rejected with the field named") {
     }
   };
   auto j = base; j["hidden_act"] = "relu"; expect(j, "hidden_act");
-  j = base; j["hidden_act"] = "gelu_new"; expect(j, "hidden_act");
+  j = base; j["hidden_act"] = "gelu_new";
+  CHECK(bitfit::bert_config_from_json(j, "c.json").activation() == bitfit::gelu_kind::tanh);
   j = base; j["num_attention_heads"] = 5; expect(j, "divisible");
   j = base; j["hidden_size"] = -1; expect(j, "hidden_size");
   j = base; j["hidden_size"] = "big"; expect(j, "hidden_size");

@@ -3,6 +3,7 @@
 /// BERT hyper-parameters read from a Hugging Face `config.json`.
 
 #include <bitfit/core/error.hpp>
+#include <bitfit/ops/gelu.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -24,9 +25,11 @@ struct bert_config {
   int type_vocab_size = 2;
   int pad_token_id = 0;                // its word-embedding row gets no gradient (as HF)
   double layer_norm_eps = 1e-12;
-  std::string hidden_act = "gelu";     // only exact (erf) GELU is supported
+  std::string hidden_act = "gelu";     // "gelu" (erf), "gelu_new" / "gelu_pytorch_tanh" (tanh)
 
   int head_dim() const { return hidden_size / num_attention_heads; }
+  /// The MLP's GELU form, from `hidden_act` (validated).
+  gelu_kind activation() const { return parse_gelu_kind(hidden_act, "config"); }
 
   /// Throws `bitfit::error` naming `origin` when a value is out of range or unsupported.
   void validate(const std::string& origin = "config") const {
@@ -44,9 +47,7 @@ struct bert_config {
           origin + ": hidden_size " + std::to_string(hidden_size) +
               " is not divisible by num_attention_heads " + std::to_string(num_attention_heads));
     check(layer_norm_eps > 0, origin + ": layer_norm_eps must be positive");
-    check(hidden_act == "gelu",
-          origin + ": hidden_act '" + hidden_act +
-              "' is not supported (only 'gelu', the exact erf form, is)");
+    parse_gelu_kind(hidden_act, origin);
   }
 };
 

@@ -97,7 +97,7 @@ void encoder_layer_forward(T* out, layer_cache<T>& cache, const T* inp, const la
   as_matrix(h, N, H) += as_matrix(inp, N, H);
   layernorm_forward(h3, cache.xhat1.data(), cache.rstd1.data(), h, p.gLN1, p.bLN1, N, H, cfg.layer_norm_eps);
   linear_forward(cache.h4pre.data(), h3, p.Wm2, p.bm2, N, H, I);
-  gelu_forward(h4, cache.h4pre.data(), std::ptrdiff_t(N) * I);
+  gelu_forward(h4, cache.h4pre.data(), std::ptrdiff_t(N) * I, cfg.activation());
   linear_forward(h, h4, p.Wm3, p.bm3, N, I, H);
   dropout_forward(h, h, std::ptrdiff_t(N) * H, drop.h5);
   as_matrix(h, N, H) += as_matrix(h3, N, H);
@@ -135,7 +135,7 @@ void encoder_layer_backward(T* dinp, const layer_params<T>& g, const T* dout,
   std::fill_n(d_mid, std::size_t(N) * I, T(0));
   linear_backward<W>(d_mid, g.Wm3, grad_of(term::bm3, g.bm3), d_h, W ? c.h4.data() : nullptr, p.Wm3, N, I, H);
   // h4 = GELU(h3 W_m2^T + b_m2); dh3 = residual + MLP path
-  gelu_backward(d_mid, d_mid, c.h4pre.data(), std::ptrdiff_t(N) * I);
+  gelu_backward(d_mid, d_mid, c.h4pre.data(), std::ptrdiff_t(N) * I, cfg.activation());
   linear_backward<W>(d_sum, g.Wm2, grad_of(term::bm2, g.bm2), d_mid, W ? c.h3.data() : nullptr, p.Wm2, N, H, I);
   // h3 = LN1(h2 + x)
   std::fill_n(d_h, NH, T(0));

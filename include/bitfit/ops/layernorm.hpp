@@ -16,14 +16,18 @@ void layernorm_forward(T* out, T* xhat, T* rstd, const T* inp, const T* g, const
                        double eps) {
 #pragma omp parallel for schedule(static) if (N > 64)
   for (int n = 0; n < N; ++n) {
+    // Statistics in double: BERT-base has hidden dimensions of |x| ~ 10 beside ones of ~0.1, and a
+    // float sum over H = 768 of them loses digits that every later layer amplifies (O(H) work
+    // per row, nothing beside the O(H^2) GEMMs).
     const T* x = inp + std::ptrdiff_t(n) * H;
-    T mean = 0;
-    for (int h = 0; h < H; ++h) mean += x[h];
-    mean /= T(H);
-    T var = 0;
-    for (int h = 0; h < H; ++h) var += (x[h] - mean) * (x[h] - mean);
-    var /= T(H);  // biased variance, as torch.nn.LayerNorm
-    const T r = T(1) / std::sqrt(var + T(eps));
+    double sum = 0;
+    for (int h = 0; h < H; ++h) sum += double(x[h]);
+    const double mu = sum / H;
+    double var = 0;
+    for (int h = 0; h < H; ++h) var += (double(x[h]) - mu) * (double(x[h]) - mu);
+    var /= H;  // biased variance, as torch.nn.LayerNorm
+    const T mean = T(mu);
+    const T r = T(1.0 / std::sqrt(var + eps));
     T* xh = xhat + std::ptrdiff_t(n) * H;
     T* y = out + std::ptrdiff_t(n) * H;
     for (int h = 0; h < H; ++h) {
