@@ -17,23 +17,6 @@
 
 namespace bitfit::cli {
 
-/// Writes text to `path` atomically (temporary file, then rename).
-inline void write_text_atomic(const std::filesystem::path& path, const std::string& text) {
-  const auto tmp = std::filesystem::path(path.string() + ".tmp." + std::to_string(::getpid()));
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    check(out.good(), path.string() + ": cannot write");
-    out << text;
-    check(out.good(), path.string() + ": write failed");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw error(path.string() + ": cannot write (" + ec.message() + ")");
-  }
-}
-
 /// A one-line progress bar on stderr: redrawn in place on a terminal, every 10% otherwise.
 class progress {
  public:
@@ -65,7 +48,7 @@ inline int run_train(int argc, char** argv) {
   options opt("train", "Fine-tunes a sequence classifier on a GLUE task and writes a bias patch (or a full checkpoint).",
               {{"task", "NAME", "sst2, rte, mrpc, cola, stsb, qnli, wnli", "", false, true},
                {"data-dir", "DIR", "the task's GLUE folder (train.tsv, dev.tsv)", "", false, true},
-               {"model", "DIR", "Hugging Face model directory (the frozen backbone)", "", false, true},
+               {"model", "DIR", "the frozen backbone: a Hugging Face directory, a TF SavedModel or a bert_model.ckpt prefix", "", false, true},
                {"output-path", "DIR", "where metrics.json and the patch go", "", false, true},
                {"fine-tune-type", "TYPE", "bitfit, frozen, full_ft, rand_uniform, rand_row_col", "bitfit"},
                {"bias-terms", "TERM", "bias terms for bitfit: query key value attention_output attention_layernorm "
@@ -108,7 +91,7 @@ inline int run_train(int argc, char** argv) {
   t.linear_decay = opt.has("linear-decay");
   t.bucket_by_length = opt.has("bucket-by-length");
 
-  const auto tok = bert_tokenizer::from_dir(model_dir);
+  const auto tok = load_tokenizer(model_dir);
   sequence_classifier model{load_bert_params<float>(model_dir), {}};
   const auto& cfg = model.params.config;
   t.first_trainable_layer = int(opt.integer("first-trainable-layer", 0, cfg.num_hidden_layers - 1));
@@ -123,11 +106,11 @@ inline int run_train(int argc, char** argv) {
   for (const auto* set : {&train, &dev})
     for (const auto& x : *set) check(x.label >= 0, data_dir.string() + ": train/dev rows must be labelled");
   std::filesystem::create_directories(out_dir);
-  const std::string sha = sha256_file(model_dir / "model.safetensors");
+  const std::string backbone = backbone_id(model.params);
 
   nlohmann::json metrics = {{"task", task.name},
                             {"model", model_dir.string()},
-                            {"backbone_sha256", sha},
+                            {"backbone_id", backbone},
                             {"fine_tune_type", std::string(fine_tune_type_name(t.type))},
                             {"bias_terms", t.type == fine_tune_type::bitfit ? bias_terms_string(t.terms) : ""},
                             {"learning_rate", t.learning_rate},
@@ -153,7 +136,7 @@ inline int run_train(int argc, char** argv) {
       info.task = task.name;
       info.fine_tune_type = std::string(fine_tune_type_name(t.type));
       info.bias_terms = metrics["bias_terms"];
-      info.backbone_sha256 = sha;
+      info.backbone_id = backbone;
       info.labels = task.labels;
       info.num_labels = task.num_labels();
       info.first_trainable_layer = t.first_trainable_layer;
@@ -162,7 +145,7 @@ inline int run_train(int argc, char** argv) {
         for (const auto& e : model.params.layout.entries) entries.push_back(&e);
       const auto file = out_dir / (info.kind == "full" ? "checkpoint.safetensors" : "patch.safetensors");
       save_patch(file, model.params, entries, model.head, info);
-      write_text_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
+      write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
       return file;
     };
     long step = 0;
@@ -212,7 +195,7 @@ inline int run_train(int argc, char** argv) {
 
 inline int run_predict(int argc, char** argv) {
   options opt("predict", "Applies a patch to the frozen backbone and predicts the text column(s) of a GLUE-format TSV.",
-              {{"model", "DIR", "Hugging Face model directory (the backbone the patch was trained on)", "", false, true},
+              {{"model", "DIR", "the backbone the patch was trained on (HF directory or TF checkpoint, any of them)", "", false, true},
                {"patch", "FILE", "patch.safetensors or checkpoint.safetensors from bitfit train", "", false, true},
                {"input", "FILE.tsv", "GLUE-format TSV of the patch's task (labelled or not)", "", false, true},
                {"output", "FILE.tsv", "predictions: index<TAB>prediction (written atomically)", "", false, true},
@@ -220,9 +203,9 @@ inline int run_predict(int argc, char** argv) {
                {"batch-size", "N", "sequences per forward pass", "64"}});
   if (!opt.parse(argc, argv, 2)) return 0;
   const std::filesystem::path model_dir = opt.str("model");
-  const auto tok = bert_tokenizer::from_dir(model_dir);
+  const auto tok = load_tokenizer(model_dir);
   sequence_classifier model{load_bert_params<float>(model_dir), {}};
-  const auto info = apply_patch(opt.str("patch"), model.params, model.head, sha256_file(model_dir / "model.safetensors"));
+  const auto info = apply_patch(opt.str("patch"), model.params, model.head, backbone_id(model.params));
   const auto task = glue_task_named(info.task);
   const int max_len = int(opt.integer("max-seq-length", task.pair() ? 3 : 2, model.params.config.max_position_embeddings));
   const auto raw = read_glue_tsv(opt.str("input"), task);
@@ -235,7 +218,7 @@ inline int run_predict(int argc, char** argv) {
     out += idx + "\t" + (task.labels.empty() ? std::to_string(pred[i]) : task.labels[std::size_t(pred[i])]) + "\n";
     if (xs[i].label >= 0 && !task.labels.empty()) ++labelled, correct += int(pred[i]) == xs[i].label;
   }
-  write_text_atomic(opt.str("output"), out);
+  write_file_atomic(opt.str("output"), out);
   if (labelled)
     std::printf("accuracy %.4f (%zu/%zu)\n", double(correct) / double(labelled), correct, labelled);
   std::fprintf(stderr, "bitfit predict: %zu predictions -> %s\n", xs.size(), opt.str("output").c_str());

@@ -2,6 +2,7 @@
 /// @file npy.hpp
 /// .npy output for tools: float32 arrays written atomically (temporary file, then rename).
 
+#include <bitfit/core/atomic_file.hpp>
 #include <bitfit/core/error.hpp>
 
 #include <xtensor/xadapt.hpp>
@@ -19,7 +20,7 @@ namespace bitfit {
 inline void write_npy(const std::filesystem::path& path, const std::vector<float>& data,
                       std::size_t rows, std::size_t cols) {
   check(data.size() == rows * cols, path.string() + ": data size does not match shape");
-  const auto tmp = std::filesystem::path(path.string() + ".tmp." + std::to_string(::getpid()));
+  const auto tmp = temp_path_for(path);
   try {
     auto view = xt::adapt(data.data(), rows * cols, xt::no_ownership(), std::vector<std::size_t>{rows, cols});
     xt::dump_npy(tmp.string(), view);
@@ -27,12 +28,7 @@ inline void write_npy(const std::filesystem::path& path, const std::vector<float
     std::filesystem::remove(tmp);
     throw error(path.string() + ": cannot write (" + e.what() + ")");
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw error(path.string() + ": cannot write (" + ec.message() + ")");
-  }
+  publish_file(tmp, path);
 }
 
 }  // namespace bitfit

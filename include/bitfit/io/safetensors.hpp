@@ -6,6 +6,7 @@
 /// so that no later access can read outside the file. Also SHA-256, which ties a patch to the exact
 /// backbone weights it was trained on.
 
+#include <bitfit/core/atomic_file.hpp>
 #include <bitfit/core/error.hpp>
 
 #include <nlohmann/json.hpp>
@@ -566,7 +567,7 @@ inline void write_safetensors(const std::filesystem::path& path, std::span<const
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned, as the spec advises
 
-  const auto tmp = std::filesystem::path(path.string() + ".tmp." + std::to_string(::getpid()));
+  const auto tmp = temp_path_for(path);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw error(path.string() + ": cannot write (" + std::strerror(errno) + ")");
   auto give_up = [&](int err) {
@@ -594,13 +595,7 @@ inline void write_safetensors(const std::filesystem::path& path, std::span<const
     std::filesystem::remove(tmp, ignored);
     throw error(path.string() + ": cannot write (" + std::strerror(err) + ")");
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw error(path.string() + ": cannot write (" + ec.message() + ")");
-  }
+  publish_file(tmp, path);
 }
 
 /// SHA-256 of a file's contents as 64 lowercase hex digits.
