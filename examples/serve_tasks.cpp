@@ -29,16 +29,16 @@ int run(int argc, char** argv) {
     return 2;
   }
   const std::filesystem::path model_dir = argv[1];
-  const auto tok = bitfit::bert_tokenizer::from_dir(model_dir);
+  const auto tok = bitfit::load_tokenizer(model_dir);
   bitfit::sequence_classifier model{bitfit::load_bert_params<float>(model_dir), {}};
-  const auto backbone_sha = bitfit::sha256_file(model_dir / "model.safetensors");
+  const auto backbone = bitfit::backbone_id(model.params);
   const auto pretrained = model.params.biases();
   const std::vector<float> base(pretrained.begin(), pretrained.end());
 
   std::vector<task> tasks;
   for (int i = 2; i < argc; ++i) {
     task t;
-    t.info = bitfit::apply_patch(argv[i], model.params, t.head, backbone_sha);
+    t.info = bitfit::apply_patch(argv[i], model.params, t.head, backbone);
     bitfit::check(t.info.kind == "bias", std::string(argv[i]) + ": a full checkpoint, not a bias patch");
     t.pair = bitfit::glue_task_named(t.info.task).pair();
     const auto b = model.params.biases();

@@ -1,6 +1,7 @@
-// The BERT tokenizer against BertTokenizerFast: every SST-2 / RTE / MRPC dev input, the hand-made
-// and random inputs in four configurations, invalid UTF-8 (goldens from
-// tools/goldens/make_tokenizer_goldens.py), plus framing, truncation and configuration loading.
+// The BERT tokenizer against BertTokenizerFast: every SST-2 / RTE / MRPC dev input (with the model's
+// uncased vocabulary and with Google's bert-base-cased one), the hand-made and random inputs in
+// four configurations, invalid UTF-8 (goldens from tools/goldens/make_tokenizer_goldens.py), plus
+// framing, truncation and configuration loading.
 #include <bitfit/text/bert_tokenizer.hpp>
 
 #include <doctest/doctest.h>
@@ -138,10 +139,10 @@ std::pair<std::size_t, std::size_t> check_hand_made(const std::string& file) {
 }
 
 
-}  // namespace
-
-TEST_CASE("bert tokenizer: every SST-2, RTE and MRPC dev input matches BertTokenizerFast") {
-  const auto golden = read_tsv(bitfit::test::golden_dir() / "tokenizer" / "glue_dev.tsv");
+/// Checks every row of a GLUE dev golden (glue_dev*.tsv) with `tok`: every SST-2 dev sentence and
+/// RTE / MRPC dev pair must be there and give the same ids and token types.
+void check_glue_dev(const std::string& file, const bert_tokenizer& tok, const std::string& what) {
+  const auto golden = read_tsv(bitfit::test::golden_dir() / "tokenizer" / file);
   REQUIRE(golden.size() > 1);
   REQUIRE(golden[0] == std::vector<std::string>{"task", "row", "fnv1a64", "type0", "ids"});
   struct source {
@@ -167,7 +168,6 @@ TEST_CASE("bert tokenizer: every SST-2, RTE and MRPC dev input matches BertToken
     if (s.col_b) s.ib = col(s.col_b);
   }
   std::map<std::string, std::pair<std::size_t, std::size_t>> counts;  // rows, identical
-  const auto& tok = model_tokenizer();
   for (std::size_t r = 1; r < golden.size(); ++r) {
     const auto& g = golden[r];
     REQUIRE(g.size() == 5);
@@ -185,7 +185,7 @@ TEST_CASE("bert tokenizer: every SST-2, RTE and MRPC dev input matches BertToken
     if (got.input_ids == want && got.token_type_ids == want_types) {
       ++same;
     } else {
-      INFO(g[0] << " row " << g[1]);
+      INFO(file << " " << g[0] << " row " << g[1]);
       CHECK(show(got.input_ids) == show(want));
       CHECK(show(got.token_type_ids) == show(want_types));
     }
@@ -194,8 +194,40 @@ TEST_CASE("bert tokenizer: every SST-2, RTE and MRPC dev input matches BertToken
     const auto [n, same] = counts[name];
     CHECK(n == s.rows.size() - 1);  // every dev row has a golden
     CHECK(same == n);
-    MESSAGE(name << " dev: " << same << "/" << n << " identical");
+    MESSAGE(what << " " << name << " dev: " << same << "/" << n << " identical");
   }
+}
+
+/// Google's bert-base-cased vocabulary (scripts/fetch-model bert-base-cased), as BertTokenizerFast
+/// builds it from vocab.txt with do_lower_case=False (strip_accents unset: accents kept).
+const bert_tokenizer& cased_base_tokenizer() {
+  static const auto tok = [] {
+    const auto vocab = fs::path(BITFIT_MODELS_ROOT) / "bert-base-cased" / "vocab.txt";
+    REQUIRE_MESSAGE(fs::exists(vocab), vocab.string() << " is missing: run scripts/fetch-model bert-base-cased");
+    return bert_tokenizer(bitfit::wordpiece::from_file(vocab), {.lower_case = false});
+  }();
+  return tok;
+}
+
+}  // namespace
+
+TEST_CASE("bert tokenizer: every SST-2, RTE and MRPC dev input matches BertTokenizerFast") {
+  check_glue_dev("glue_dev.tsv", model_tokenizer(), "uncased");
+}
+
+TEST_CASE("bert tokenizer: every SST-2, RTE and MRPC dev input matches BertTokenizerFast, bert-base-cased vocab") {
+  const auto& tok = cased_base_tokenizer();
+  CHECK(tok.vocab_size() == 28996);
+  CHECK(tok.pad_id() == 0);
+  CHECK(tok.unk_id() == 100);
+  CHECK(tok.cls_id() == 101);
+  CHECK(tok.sep_id() == 102);
+  CHECK(tok.mask_id() == 103);
+  CHECK(!tok.basic().options().lower_case);
+  CHECK(!tok.basic().strips_accents());
+  CHECK(tok.token_to_id("Hello") >= 0);
+  CHECK(tok.encode("Hello World", 128).input_ids == ids{101, tok.token_to_id("Hello"), tok.token_to_id("World"), 102});
+  check_glue_dev("glue_dev_cased.tsv", tok, "cased");
 }
 
 TEST_CASE("bert tokenizer: hand-made and random inputs match BertTokenizerFast in 4 configurations") {

@@ -1,6 +1,7 @@
 // Parity of the encoder forward with Hugging Face transformers on the real checkpoint.
 // Goldens: tests/data/encoder, made by tools/goldens/make_encoder_goldens.py (float64 reference).
 // Token ids come from the goldens, so this test checks the model, not the tokenizer.
+#include "encoder_goldens.hpp"
 #include "test_support.hpp"
 
 #include <bitfit/model/checkpoint.hpp>
@@ -8,53 +9,20 @@
 #include <bitfit/model/pooling.hpp>
 
 #include <doctest/doctest.h>
-#include <xtensor/xarray.hpp>
-#include <xtensor/xnpy.hpp>
 
 #include <cmath>
 #include <cstdio>
 
-namespace {
-
-struct goldens {
-  xt::xarray<int> ids, types, lengths;
-  xt::xarray<float> hidden, pooler, mean, cls;
-};
-
-goldens load_goldens() {
-  const auto d = bitfit::test::golden_dir() / "encoder";
-  return {xt::load_npy<int>((d / "input_ids.npy").string()),   xt::load_npy<int>((d / "token_type_ids.npy").string()),
-          xt::load_npy<int>((d / "lengths.npy").string()),     xt::load_npy<float>((d / "last_hidden_state.npy").string()),
-          xt::load_npy<float>((d / "pooler_output.npy").string()), xt::load_npy<float>((d / "mean_pooled.npy").string()),
-          xt::load_npy<float>((d / "cls.npy").string())};
-}
-
-bitfit::token_batch batch_of(const goldens& g, std::size_t first, std::size_t last) {
-  bitfit::token_batch b;
-  for (std::size_t i = first; i < last; ++i) {
-    const auto n = std::size_t(g.lengths(i));
-    std::vector<std::int32_t> ids(n), types(n);
-    for (std::size_t t = 0; t < n; ++t) ids[t] = g.ids(i, t), types[t] = g.types(i, t);
-    b.add(ids, types);
-  }
-  return b;
-}
-
-double max_abs_diff(const float* a, const float* b, std::size_t n) {
-  double m = 0;
-  for (std::size_t i = 0; i < n; ++i) m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
-  return m;
-}
-
-}  // namespace
+using bitfit::test::encoder_goldens;
+using bitfit::test::max_abs_diff;
 
 TEST_CASE("encoder forward matches HF transformers on every golden input within 1e-4") {
-  const auto g = load_goldens();
+  const encoder_goldens g(bitfit::test::golden_dir() / "encoder");
   const auto params = bitfit::load_bert_params<float>(bitfit::test::model_dir());
   const int H = params.config.hidden_size;
-  const std::size_t N = g.lengths.size();
+  const std::size_t N = g.size();
   REQUIRE(N >= 30);
-  const auto batch = batch_of(g, 0, N);
+  const auto batch = g.batch();
   bitfit::encoder_state<float> st;
   bitfit::encoder_forward(st, params, batch, bitfit::no_grad{});
 
@@ -72,10 +40,10 @@ TEST_CASE("encoder forward matches HF transformers on every golden input within 
 }
 
 TEST_CASE("a sequence's output does not depend on the other sequences in its batch") {
-  const auto g = load_goldens();
+  const encoder_goldens g(bitfit::test::golden_dir() / "encoder");
   const auto params = bitfit::load_bert_params<float>(bitfit::test::model_dir());
   const int H = params.config.hidden_size;
-  const auto all = batch_of(g, 0, 6), one = batch_of(g, 3, 4);
+  const auto all = g.batch(0, 6), one = g.batch(3, 4);
   bitfit::encoder_state<float> a, b;
   bitfit::encoder_forward(a, params, all, bitfit::no_grad{});
   bitfit::encoder_forward(b, params, one, bitfit::no_grad{});

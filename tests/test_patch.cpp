@@ -32,7 +32,7 @@ patch_info rte_info() {
   info.task = "rte";
   info.fine_tune_type = "bitfit";
   info.bias_terms = "query intermediate";
-  info.backbone_sha256 = sha;
+  info.backbone_id = sha;
   info.labels = {"entailment", "not_entailment"};
   info.num_labels = 2;
   return info;
@@ -55,7 +55,7 @@ void write_raw_patch(const fs::path& path, const std::map<std::string, std::stri
                      std::vector<tensor_to_write> tensors, bool with_head = true) {
   std::map<std::string, std::string> meta = {
       {"format", patch_format}, {"kind", "bias"}, {"task", "rte"}, {"fine_tune_type", "bitfit"},
-      {"bias_terms", "output"}, {"backbone_sha256", sha}, {"labels", "[\"entailment\",\"not_entailment\"]"},
+      {"bias_terms", "output"}, {"backbone_id", sha}, {"labels", "[\"entailment\",\"not_entailment\"]"},
       {"num_labels", "2"}, {"first_trainable_layer", "0"}, {"extra", "{}"}};
   for (const auto& [k, v] : changes) meta[k] = v;
   static const std::vector<float> W(16, 0.0f), b(2, 0.0f);
@@ -112,7 +112,14 @@ TEST_CASE("patch: a bias patch refuses a backbone with another hash") {
   const auto path = write_bq_bm2_patch(dir, p, rte_info());
   const auto msg = error_of(path, p, std::string(64, 'b'));
   CHECK(msg.find(path.string()) != std::string::npos);
-  CHECK(msg.find("backbone sha256") != std::string::npos);
+  CHECK(msg.find("patch was trained on backbone " + sha) != std::string::npos);
+}
+
+TEST_CASE("patch: a format-1 patch (backbone named by file hash) is refused with the reason") {
+  temp_dir dir;
+  auto p = numbered_params(0.0f);
+  write_raw_patch(dir / "v1.safetensors", {{"format", "bitfit-patch/1"}}, {});
+  CHECK(error_of(dir / "v1.safetensors", p).find("bitfit-patch/1 file") != std::string::npos);
 }
 
 TEST_CASE("patch: files that are not patches or are damaged give an error naming the file") {

@@ -2,14 +2,17 @@
 /// @file bitfit.hpp
 /// Umbrella header: everything bitfit offers.
 
+#include <bitfit/core/atomic_file.hpp>
 #include <bitfit/core/buffer.hpp>
 #include <bitfit/core/error.hpp>
 #include <bitfit/core/view.hpp>
 #include <bitfit/io/npy.hpp>
 #include <bitfit/io/safetensors.hpp>
+#include <bitfit/io/tf_checkpoint.hpp>
 #include <bitfit/model/batch.hpp>
 #include <bitfit/model/checkpoint.hpp>
 #include <bitfit/model/config.hpp>
+#include <bitfit/model/convert.hpp>
 #include <bitfit/model/encoder.hpp>
 #include <bitfit/model/encoder_layer.hpp>
 #include <bitfit/model/params.hpp>

@@ -32,11 +32,11 @@ inline encoding encode_line(const bert_tokenizer& tok, const std::string& line, 
 
 inline int run_tokenize(int argc, char** argv) {
   options opt("tokenize", "Reads UTF-8 lines on stdin and prints one line of space-separated token ids per input.",
-              {{"model", "DIR", "Hugging Face model directory (vocab.txt, tokenizer_config.json)", "", false, true},
+              {{"model", "DIR", "model: Hugging Face directory, TF SavedModel or bert_model.ckpt prefix", "", false, true},
                {"pair", "", "each line is first<TAB>second"},
                {"max-length", "N", "truncate to N tokens, [CLS]/[SEP] included", "512"}});
   if (!opt.parse(argc, argv, 2)) return 0;
-  const auto tok = bert_tokenizer::from_dir(opt.str("model"));
+  const auto tok = load_tokenizer(opt.str("model"));
   const int max_length = int(opt.integer("max-length", opt.has("pair") ? 3 : 2, 1 << 20));
   std::string out;
   std::size_t line_no = 0;
@@ -55,7 +55,7 @@ inline int run_tokenize(int argc, char** argv) {
 
 inline int run_encode(int argc, char** argv) {
   options opt("encode", "Reads UTF-8 lines on stdin and writes their sentence vectors as float32 .npy (N, hidden).",
-              {{"model", "DIR", "Hugging Face model directory", "", false, true},
+              {{"model", "DIR", "model: Hugging Face directory, TF SavedModel or bert_model.ckpt prefix", "", false, true},
                {"output", "FILE.npy", "where to write the vectors (atomically)", "", false, true},
                {"pool", "cls|mean|pooler", "sentence vector: [CLS] state, token mean or pooler output", "mean"},
                {"pair", "", "each line is first<TAB>second"},
@@ -64,7 +64,7 @@ inline int run_encode(int argc, char** argv) {
   if (!opt.parse(argc, argv, 2)) return 0;
   const std::filesystem::path dir = opt.str("model");
   const auto how = parse_pooling(opt.choice("pool", {"cls", "mean", "pooler"}));
-  const auto tok = bert_tokenizer::from_dir(dir);
+  const auto tok = load_tokenizer(dir);
   const auto params = load_bert_params<float>(dir);
   const int H = params.config.hidden_size;
   const int max_length = int(opt.integer("max-length", opt.has("pair") ? 3 : 2, params.config.max_position_embeddings));

@@ -2,6 +2,7 @@
 // stderr and a non-zero exit status.
 
 #include "commands_infer.hpp"
+#include "commands_model.hpp"
 #include "commands_train.hpp"
 
 #include <cstdio>
@@ -18,7 +19,8 @@ void usage(std::FILE* f) {
                "  tokenize   print the token ids of each stdin line\n"
                "  encode     write sentence vectors of stdin lines to a .npy file\n"
                "  train      fine-tune a bias patch (or a full model) on a GLUE task\n"
-               "  predict    apply a patch and predict a GLUE-format TSV\n");
+               "  predict    apply a patch and predict a GLUE-format TSV\n"
+               "  convert    write a TF or HF BERT checkpoint as a Hugging Face directory\n");
 }
 
 }  // namespace
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
     if (cmd == "encode") return bitfit::cli::run_encode(argc, argv);
     if (cmd == "train") return bitfit::cli::run_train(argc, argv);
     if (cmd == "predict") return bitfit::cli::run_predict(argc, argv);
+    if (cmd == "convert") return bitfit::cli::run_convert(argc, argv);
     std::fprintf(stderr, "bitfit: unknown command '%s' (see bitfit --help)\n", argv[1]);
     return 2;
   } catch (const std::exception& e) {

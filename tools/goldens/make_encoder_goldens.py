@@ -22,7 +22,6 @@ Output (little-endian .npy):
     meta.json              provenance, versions and the measured fp32-vs-fp64 gaps
 """
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import tokenizers
 import torch
 import transformers
 from transformers import BertModel, BertTokenizerFast
+from golden_common import sha256
 
 MAX_LENGTH = 128
 REPO = Path(__file__).resolve().parents[2]
@@ -84,14 +84,6 @@ def hand_inputs():
         ("whitespace", "   \t \n  ", None),
         ("short_pair", "Yes.", "No."),
     ]
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main():

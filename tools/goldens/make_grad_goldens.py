@@ -34,7 +34,6 @@ Output (little-endian .npy):
     <batch>/meta.json               loss, shapes, per-tensor stats, fp32-vs-fp64 gaps
 """
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
@@ -43,6 +42,7 @@ import tokenizers
 import torch
 import transformers
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+from golden_common import sha256
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES_PER_TENSOR = 64
@@ -82,14 +82,6 @@ def read_tsv(path):
     """Rows of a GLUE tsv split on tabs only (GLUE fields contain bare quotes), header dropped."""
     text = path.read_text(encoding="utf-8-sig")
     return [line.split("\t") for line in text.split("\n")[1:] if line]
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def weight_names(num_layers):

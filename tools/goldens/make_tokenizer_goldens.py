@@ -4,6 +4,10 @@
 Regenerate (from the repository root, after scripts/setup-python and scripts/fetch-model):
     .venv/bin/python tools/goldens/make_tokenizer_goldens.py \
         [--model models/all-MiniLM-L6-v2] [--out tests/data/tokenizer] [--data ../shared/data]
+The GLUE dev file for the cased BERT-base vocabulary (vocab.txt of Google's bert-base-cased,
+e.g. models/bert-base-cased/vocab.txt or the SavedModel's assets/vocab.txt):
+    .venv/bin/python tools/goldens/make_tokenizer_goldens.py --vocab models/bert-base-cased/vocab.txt \
+        --no-lower-case --glue-only --glue-out glue_dev_cased.tsv
 
 The reference is BertTokenizerFast (transformers 4.40 / tokenizers 0.19) loaded from the model
 directory, called as tok(a, b, max_length=N, truncation="longest_first"). Every input is also
@@ -33,6 +37,11 @@ the rest are 1):
                      every RTE / MRPC dev pair, uncased, max_length 128. Texts are not stored:
                      the test reads them from the shared GLUE data; the hash checks it is the same
                      text.
+    glue_dev_cased.tsv  the same for bert-base-cased (--vocab FILE --no-lower-case --glue-only
+                     --glue-out glue_dev_cased.tsv: the tokenizer is built from that vocab.txt
+                     alone, do_lower_case=False, strip_accents default), with its own
+                     glue_dev_cased.meta.json (vocab sha256, versions, counts); --glue-only
+                     writes nothing else.
     hand_made.tsv    name, config, max_length, a_hex, b_hex, type0, ids, slow_ids: the tricky
                      inputs, fixed-seed random strings, for all four configurations and
                      max_length 16 and 128 (plus 512 for long_text).
@@ -48,6 +57,7 @@ the rest are 1):
     meta.json        versions, counts and slow-vs-fast disagreements.
 """
 import argparse
+import hashlib
 import json
 import random
 import re
@@ -253,6 +263,29 @@ def load(model_dir, config):
     return fast, slow
 
 
+def load_vocab(vocab, do_lower_case):
+    """Fast and slow tokenizers from a bare vocab.txt (HF defaults for everything else)."""
+    hf_logging.set_verbosity_error()
+    fast = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=do_lower_case)
+    slow = BertTokenizer(vocab_file=str(vocab), do_lower_case=do_lower_case)
+    return fast, slow
+
+
+def glue_dev_rows(fast, slow, data):
+    """Rows of glue_dev*.tsv and the per-task counts."""
+    rows, counts = [], {}
+    for task, i, a, b in glue_pairs(data):
+        ids, type0 = run(fast, a, b, MAX_LENGTH)
+        same = run(slow, a, b, MAX_LENGTH) == (ids, type0)
+        c = counts.setdefault(task, {"rows": 0, "slow_agrees": 0, "truncated": 0})
+        c["rows"] += 1
+        c["slow_agrees"] += same
+        c["truncated"] += len(ids) == MAX_LENGTH
+        key = a.encode("utf-8") + b"\x1f" + (b or "").encode("utf-8")
+        rows.append([task, str(i), fnv1a64(key), str(type0), " ".join(map(str, ids))])
+    return rows, counts
+
+
 def run(tok, a, b, max_length):
     enc = tok(a, b, max_length=max_length, truncation="longest_first")
     ids, tt = enc["input_ids"], enc["token_type_ids"]
@@ -328,24 +361,39 @@ def main():
     ap.add_argument("--model", default=str(REPO / "models" / "all-MiniLM-L6-v2"))
     ap.add_argument("--out", default=str(REPO / "tests" / "data" / "tokenizer"))
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--vocab", help="build the GLUE reference from this vocab.txt instead of --model")
+    ap.add_argument("--no-lower-case", action="store_true", help="with --vocab: do_lower_case=False")
+    ap.add_argument("--glue-only", action="store_true", help="write only the GLUE dev file (and its meta)")
+    ap.add_argument("--glue-out", default="glue_dev.tsv", help="name of the GLUE dev file in --out")
     args = ap.parse_args()
     model_dir, out, data = Path(args.model), Path(args.out), Path(args.data)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
             "reference": "BertTokenizerFast, truncation=longest_first", "configs": CONFIGS}
+    if args.no_lower_case and not args.vocab:
+        ap.error("--no-lower-case needs --vocab (with --model, tokenizer_config.json decides)")
 
-    fast, slow = load(model_dir, "uncased")
-    glue_rows, glue_counts = [], {}
-    for task, i, a, b in glue_pairs(data):
-        ids, type0 = run(fast, a, b, MAX_LENGTH)
-        same = run(slow, a, b, MAX_LENGTH) == (ids, type0)
-        c = glue_counts.setdefault(task, {"rows": 0, "slow_agrees": 0, "truncated": 0})
-        c["rows"] += 1
-        c["slow_agrees"] += same
-        c["truncated"] += len(ids) == MAX_LENGTH
-        key = a.encode("utf-8") + b"\x1f" + (b or "").encode("utf-8")
-        glue_rows.append([task, str(i), fnv1a64(key), str(type0), " ".join(map(str, ids))])
-    write_tsv(out / "glue_dev.tsv", ["task", "row", "fnv1a64", "type0", "ids"], glue_rows)
+    if args.vocab:
+        fast, slow = load_vocab(args.vocab, not args.no_lower_case)
+    else:
+        fast, slow = load(model_dir, "uncased")
+    glue_rows, glue_counts = glue_dev_rows(fast, slow, data)
+    write_tsv(out / args.glue_out, ["task", "row", "fnv1a64", "type0", "ids"], glue_rows)
+    if args.glue_only:
+        vocab = Path(args.vocab) if args.vocab else model_dir / "vocab.txt"
+        glue_meta = {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
+                     "reference": "BertTokenizerFast(vocab_file, do_lower_case), truncation=longest_first, "
+                                  "max_length {}".format(MAX_LENGTH),
+                     "vocab": str(vocab.resolve().relative_to(REPO)) if vocab.resolve().is_relative_to(REPO)
+                     else str(vocab),
+                     "vocab_sha256": hashlib.sha256(vocab.read_bytes()).hexdigest(),
+                     "vocab_size": len(vocab.read_text(encoding="utf-8").splitlines()),
+                     "normalizer": json.loads(fast.backend_tokenizer.normalizer.__getstate__()),
+                     "glue_dev": glue_counts}
+        meta_path = out / (Path(args.glue_out).stem + ".meta.json")
+        meta_path.write_text(json.dumps(glue_meta, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps(glue_meta["glue_dev"], indent=1))
+        return
     meta["glue_dev"] = glue_counts
 
     header = ["name", "config", "max_length", "a_hex", "b_hex", "type0", "ids", "slow_ids"]

@@ -1,7 +1,8 @@
 #pragma once
 /// @file patch.hpp
 /// A task patch: the trained tensors of one task (bias terms + head, a few hundred KB) in a
-/// safetensors file whose metadata ties it to its backbone by sha256. One frozen backbone serves
+/// safetensors file whose metadata ties it to its backbone by backbone_id() (a hash of the
+/// weights that does not depend on their file format). One frozen backbone serves
 /// many tasks, each applying its patch. full_ft / random-subset runs write every tensor instead
 /// (a full checkpoint), in the same format.
 
@@ -19,7 +20,9 @@
 
 namespace bitfit {
 
-inline constexpr const char* patch_format = "bitfit-patch/1";
+inline constexpr const char* patch_format = "bitfit-patch/2";
+/// Format 1 named its backbone by the sha256 of model.safetensors (the file, not the weights).
+inline constexpr const char* patch_format_v1 = "bitfit-patch/1";
 
 /// What a patch says about itself (its safetensors metadata).
 struct patch_info {
@@ -27,7 +30,7 @@ struct patch_info {
   std::string task;
   std::string fine_tune_type;
   std::string bias_terms;           ///< space-separated option names, e.g. "query intermediate"
-  std::string backbone_sha256;
+  std::string backbone_id;          ///< backbone_id() of the weights it was trained on
   std::vector<std::string> labels;  ///< class names in id order; empty for regression
   int num_labels = 2;
   int first_trainable_layer = 0;
@@ -48,7 +51,7 @@ inline void save_patch(const std::filesystem::path& path, const bert_params<floa
       {"task", info.task},
       {"fine_tune_type", info.fine_tune_type},
       {"bias_terms", info.bias_terms},
-      {"backbone_sha256", info.backbone_sha256},
+      {"backbone_id", info.backbone_id},
       {"labels", nlohmann::json(info.labels).dump()},
       {"num_labels", std::to_string(info.num_labels)},
       {"first_trainable_layer", std::to_string(info.first_trainable_layer)},
@@ -57,23 +60,25 @@ inline void save_patch(const std::filesystem::path& path, const bert_params<floa
 }
 
 /// Reads a patch's metadata and applies its tensors to `p` (replacing them) and to a new head.
-/// A "bias" patch must name the backbone `backbone_sha256`; a mismatch is an error, since bias
+/// A "bias" patch must name the backbone `backbone_id` (see backbone_id()); a mismatch is an error, since bias
 /// terms trained on one backbone are meaningless on another.
 inline patch_info apply_patch(const std::filesystem::path& path, bert_params<float>& p, task_head<float>& head,
-                              const std::string& backbone_sha256) {
+                              const std::string& backbone_id) {
   safetensors_file f(path);
   const auto& m = f.metadata();
   auto get = [&](const char* key) -> std::string {
     check(m.contains(key) && m[key].is_string(), path.string() + ": patch metadata lacks '" + key + "'");
     return m[key].get<std::string>();
   };
+  check(get("format") != patch_format_v1,
+        path.string() + ": a bitfit-patch/1 file, which names its backbone by file hash; retrain it with this version");
   check(get("format") == patch_format, path.string() + ": not a bitfit patch (format '" + get("format") + "')");
   patch_info info;
   info.kind = get("kind");
   info.task = get("task");
   info.fine_tune_type = get("fine_tune_type");
   info.bias_terms = get("bias_terms");
-  info.backbone_sha256 = get("backbone_sha256");
+  info.backbone_id = get("backbone_id");
   info.extra = get("extra");
   try {
     info.labels = nlohmann::json::parse(get("labels")).get<std::vector<std::string>>();
@@ -85,9 +90,9 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
   check(info.kind == "bias" || info.kind == "full", path.string() + ": unknown patch kind '" + info.kind + "'");
   check(info.num_labels >= 1 && info.num_labels <= 1000, path.string() + ": bad num_labels");
   if (info.kind == "bias")
-    check(info.backbone_sha256 == backbone_sha256,
-          path.string() + ": patch was trained on backbone sha256 " + info.backbone_sha256 +
-              " but this model's weights have sha256 " + backbone_sha256);
+    check(info.backbone_id == backbone_id,
+          path.string() + ": patch was trained on backbone " + info.backbone_id + " but this model is " + backbone_id +
+              " (a bias patch only applies to the weights it was trained on)");
   check(f.contains("classifier.weight") && f.contains("classifier.bias"),
         path.string() + ": patch has no task head (classifier.weight, classifier.bias)");
   for (const auto& name : f.names()) {
