@@ -8,11 +8,16 @@
 #include <bitfit/model/checkpoint.hpp>
 #include <bitfit/model/convert.hpp>
 #include <bitfit/model/encoder.hpp>
+#include <bitfit/train/patch.hpp>
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <string>
+#include <vector>
 
 namespace fs = std::filesystem;
 using bitfit::test::encoder_goldens;
@@ -120,4 +125,82 @@ TEST_CASE("bitfit convert of the TF checkpoint reproduces the fetched directory 
   const auto msg = bitfit::test::error_of([&] { bitfit::convert_to_hf(tf_dir("bert-base-cased"), out); });
   CHECK(msg.find("already exists") != std::string::npos);
   CHECK(fs::exists(out / "model.safetensors"));
+}
+
+namespace {
+
+/// Google's release-zip layout (bert_model.ckpt.{index,data-*}, bert_config.json, vocab.txt)
+/// made of a fetched SavedModel by symbolic links, with Google's own bert_config.json fields.
+fs::path google_release_layout(const fs::path& dir, const std::string& name) {
+  fs::create_directories(dir);
+  const auto vars = tf_dir(name) / "variables";
+  fs::create_symlink(fs::absolute(vars / "variables.index"), dir / "bert_model.ckpt.index");
+  fs::create_symlink(fs::absolute(vars / "variables.data-00000-of-00001"), dir / "bert_model.ckpt.data-00000-of-00001");
+  fs::create_symlink(fs::absolute(tf_dir(name) / "assets" / "vocab.txt"), dir / "vocab.txt");
+  const int V = name == "bert-base-cased" ? 28996 : 30522;
+  std::ofstream(dir / "bert_config.json")
+      << R"({"attention_probs_dropout_prob": 0.1, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+             "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072,
+             "max_position_embeddings": 512, "num_attention_heads": 12, "num_hidden_layers": 12,
+             "type_vocab_size": 2, "vocab_size": )"
+      << V << "}\n";
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("a Google release checkpoint loads by prefix or folder, casing from its vocabulary") {
+  const bitfit::test::temp_dir tmp;
+  for (const std::string name : model_names) {
+    CAPTURE(name);
+    const auto dir = google_release_layout(tmp / name, name);
+    for (const auto& path : {dir / "bert_model.ckpt", dir}) {
+      CAPTURE(path);
+      CHECK(bitfit::locate_model(path).format == bitfit::model_format::tf_checkpoint);
+      CHECK(bitfit::load_model_config(path).vocab_size == (name == "bert-base-cased" ? 28996 : 30522));
+      // No tokenizer_config.json and no model.json: an uncased vocabulary has no capitals.
+      CHECK(bitfit::load_tokenizer(path).basic().options().lower_case == (name == "bert-base-uncased"));
+    }
+    CHECK(bitfit::backbone_id(bitfit::load_bert_params<float>(dir)) ==
+          bitfit::backbone_id(bitfit::load_bert_params<float>(hf_dir(name))));
+  }
+  SUBCASE("without bert_config.json the error names it") {
+    const auto dir = google_release_layout(tmp / "no-config", "bert-base-uncased");
+    fs::remove(dir / "bert_config.json");
+    CHECK(bitfit::test::error_of([&] { bitfit::locate_model(dir / "bert_model.ckpt"); }).find("bert_config.json: not found") !=
+          std::string::npos);
+  }
+  SUBCASE("a folder that holds no model is named") {
+    const auto msg = bitfit::test::error_of([&] { bitfit::locate_model(tmp.path); });
+    CHECK(msg.find(tmp.path.string() + ": not a BERT model") != std::string::npos);
+  }
+}
+
+TEST_CASE("a patch trained on the TF checkpoint applies to its converted directory, not to another backbone") {
+  auto tf = bitfit::load_bert_params<float>(tf_dir("bert-base-uncased"));
+  auto hf = bitfit::load_bert_params<float>(hf_dir("bert-base-uncased"));
+  std::vector<const bitfit::param_entry*> entries;
+  for (const auto& e : tf.layout.entries)
+    if (e.is_bias) entries.push_back(&e);
+  const auto pretrained_id = bitfit::backbone_id(tf);  // what training starts from, as `bitfit train` does
+  for (std::size_t i = 0; i < tf.layout.bias_size; ++i) tf.data[i] += 0.01f * float(i % 7);  // "trained"
+  bitfit::patch_info info;
+  info.task = "sst2";
+  info.fine_tune_type = "bitfit";
+  info.bias_terms = "all";
+  info.backbone_id = pretrained_id;
+  info.labels = {"0", "1"};
+  const bitfit::test::temp_dir tmp;
+  const auto head = bitfit::task_head<float>::init(2, 768, 7);
+  bitfit::save_patch(tmp / "patch.safetensors", tf, entries, head, info);
+
+  bitfit::task_head<float> got;
+  bitfit::apply_patch(tmp / "patch.safetensors", hf, got, bitfit::backbone_id(hf));
+  CHECK(std::equal(tf.biases().begin(), tf.biases().end(), hf.biases().begin()));
+  CHECK(got.W == head.W);
+
+  auto cased = bitfit::load_bert_params<float>(hf_dir("bert-base-cased"));
+  const auto msg = bitfit::test::error_of(
+      [&] { bitfit::apply_patch(tmp / "patch.safetensors", cased, got, bitfit::backbone_id(cased)); });
+  CHECK(msg.find("patch was trained on backbone " + info.backbone_id) != std::string::npos);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The `bitfit` command line as scripts use it: every error is one line on stderr with a non-zero
 # exit; tokenize and encode produce what they promise; a short real training run writes a patch
-# from which `bitfit predict` reproduces the dev accuracy in metrics.json exactly.
+# from which `bitfit predict` reproduces the dev accuracy in metrics.json exactly, on the model and
+# on the `bitfit convert`ed copy of it.
 # With the serve_tasks example given, it serves the same patch twice on one backbone and must
 # agree with `bitfit predict`.
 #   test_cli.sh BITFIT MODEL_DIR DATA_DIR [SERVE_TASKS]
@@ -63,6 +64,16 @@ right=$(paste <(awk -F'\t' 'NR > 1 { print $NF }' "$data/glue/SST-2/dev.tsv") <(
 classes=$(awk -F'\t' 'NR > 1 { print $2 }' "$tmp/pred.tsv" | sort -u | tr '\n' ' ')
 [[ "$classes" == "0 1 " ]] || fail "predict: the short run predicts only class(es) $classes"
 [[ "$right" == "$want" ]] || fail "predict: $right/872 right, train's dev accuracy says $want"
+
+# convert: an HF directory rewritten as one; the patch still applies (backbone identity is over
+# the weights, not the file) and predicts exactly the same.
+expect_error "convert, not a model" "not a BERT model" -- "$bitfit" convert --model "$tmp/bad" --output "$tmp/c"
+expect_error "convert into a non-empty folder" "already exists" -- "$bitfit" convert --model "$model" --output "$tmp/bad"
+expect_error "convert, bad --hidden-act" "--hidden-act" -- "$bitfit" convert --model "$model" --output "$tmp/c" --hidden-act relu
+"$bitfit" convert --model "$model" --output "$tmp/conv" 2>"$tmp/conv.err" || fail "convert: $(cat "$tmp/conv.err")"
+"$bitfit" predict --model "$tmp/conv" --patch "$tmp/run/patch.safetensors" --input "$data/glue/SST-2/dev.tsv" \
+  --output "$tmp/pred_conv.tsv" >/dev/null 2>"$tmp/pred_conv.err" || fail "predict on the converted model: $(cat "$tmp/pred_conv.err")"
+cmp -s "$tmp/pred.tsv" "$tmp/pred_conv.tsv" || fail "the converted model predicts differently"
 
 if [[ -n "$serve" ]]; then
   awk -F'\t' 'NR > 1 && NR <= 21 { print $1 }' "$data/glue/SST-2/dev.tsv" >"$tmp/lines"
