@@ -40,7 +40,17 @@ int run(int argc, char** argv) {
     task t;
     t.info = bitfit::apply_patch(argv[i], model.params, t.head, backbone);
     bitfit::check(t.info.kind == "bias", std::string(argv[i]) + ": a full checkpoint, not a bias patch");
-    t.pair = bitfit::glue_task_named(t.info.task).pair();
+    bitfit::glue_task g;
+    try {
+      g = bitfit::glue_task_named(t.info.task);
+    } catch (const bitfit::error& e) {
+      throw bitfit::error(std::string(argv[i]) + ": " + e.what());
+    }
+    // Labels are printed by the head's class id: the patch's head and label list must be its task's.
+    bitfit::check(g.num_labels() == t.info.num_labels && g.labels == t.info.labels,
+                  std::string(argv[i]) + ": its head has " + std::to_string(t.info.num_labels) +
+                      " outputs but task " + g.name + " has " + std::to_string(g.num_labels()));
+    t.pair = g.pair();
     const auto b = model.params.biases();
     t.biases.assign(b.begin(), b.end());
     std::copy(base.begin(), base.end(), b.begin());  // back to the pretrained biases
@@ -61,8 +71,11 @@ int run(int argc, char** argv) {
       std::copy(t.biases.begin(), t.biases.end(), model.params.biases().begin());
       model.head = t.head;
       const auto& x = t.pair ? pair : single;
-      const float y = bitfit::predict(model, {x})[0];
-      const std::string label = t.info.labels.empty() ? std::to_string(y) : t.info.labels[std::size_t(y)];
+      const float y = bitfit::predict(model, {x})[0];  // a class id (argmax) or a regression value
+      const bool is_class = !t.info.labels.empty();
+      bitfit::check(!is_class || (y >= 0 && y < float(t.info.labels.size())),
+                    t.info.task + ": prediction " + std::to_string(y) + " is not a class id");
+      const std::string label = is_class ? t.info.labels[std::size_t(y)] : std::to_string(y);
       std::printf("%d\t%s\t%s\n", n, t.info.task.c_str(), label.c_str());
     }
   }

@@ -8,43 +8,13 @@
 // FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION (see scripts/fuzz), so checksums are not compared.
 #include <bitfit/io/tf_checkpoint.hpp>
 
+#include "fuzz_support.hpp"
+
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <string>
-#include <system_error>
 
-namespace {
-
-char created[4096];  // a plain array, still alive when the atexit handler removes the directory
-
-/// A private directory, in RAM when /dev/shm exists: ext4 flushes a file truncated by rewriting
-/// on close, which made the target disk-bound at ~300 inputs/s.
-const std::filesystem::path& scratch_dir() {
-  static const std::filesystem::path dir = [] {
-    std::error_code ec;
-    const auto base = std::filesystem::is_directory("/dev/shm", ec) ? std::filesystem::path("/dev/shm")
-                                                                     : std::filesystem::temp_directory_path();
-    std::string pattern = (base / "bitfit-fuzz-XXXXXX").string();
-    if (!::mkdtemp(pattern.data()) || pattern.size() >= sizeof created) std::abort();
-    std::memcpy(created, pattern.c_str(), pattern.size() + 1);
-    std::atexit([] {
-      std::error_code ignored;
-      std::filesystem::remove_all(created, ignored);
-    });
-    return std::filesystem::path(pattern);
-  }();
-  return dir;
-}
-
-void write(const std::filesystem::path& p, const std::uint8_t* bytes, std::size_t n) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(bytes), std::streamsize(n));
-}
-
-}  // namespace
+using bitfit::fuzz::scratch_dir;
+using bitfit::fuzz::write;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 4) return 0;

@@ -27,6 +27,16 @@ std::string hex(char32_t c) {
   return buf;
 }
 
+/// NFD of `text` with its combining marks in canonical order.
+std::u32string nfd(std::u32string_view text) {
+  std::u32string out;
+  bitfit::detail::nfd_stream stream;
+  const auto settle = [&](char32_t c) { out += c; };
+  for (const char32_t c : text) stream.push(c, settle);
+  stream.finish(settle);
+  return out;
+}
+
 /// Words as the golden writes them: words joined by " ", code points (hex) joined by ".".
 std::string describe(const basic_tokenizer& t, std::string_view text) {
   std::string out;
@@ -162,20 +172,11 @@ TEST_CASE("basic tokenizer: NFD puts combining marks in canonical order") {
   const basic_tokenizer_options keep_marks{.lower_case = false, .strip_accents = false};
   // Without accent stripping there is no NFD, so the marks keep their order.
   CHECK(tok("a\u0345\u0301", keep_marks) == words{"a\u0345\u0301"});
-  std::u32string out;
-  bitfit::detail::append_nfd(out, U'a');
-  bitfit::detail::append_nfd(out, U'\u0345');
-  bitfit::detail::append_nfd(out, U'\u0301');
-  bitfit::detail::append_nfd(out, U'\u0316');  // class 220 goes before both
-  CHECK(out == U"a\u0316\u0301\u0345");
-  out.clear();
-  bitfit::detail::append_nfd(out, U'\u1EA5');  // ấ = a + circumflex + acute
-  CHECK(out == U"a\u0302\u0301");
-  out.clear();
-  bitfit::detail::append_nfd(out, U'a');
-  bitfit::detail::append_nfd(out, U'\u0301');
-  bitfit::detail::append_nfd(out, U'\u1DFA');  // class 218 since Unicode 10, unknown to tokenizers: stays
-  CHECK(out == U"a\u0301\u1DFA");
+  CHECK(nfd(U"a\u0345\u0301\u0316") == U"a\u0316\u0301\u0345");  // class 220 goes before both
+  CHECK(nfd(U"\u1EA5") == U"a\u0302\u0301");                     // ấ = a + circumflex + acute
+  CHECK(nfd(U"a\u0301\u1DFA") == U"a\u0301\u1DFA");  // class 218 since Unicode 10, unknown to tokenizers: stays
+  CHECK(nfd(U"\u0301\u0316b\u0301\u0316") == U"\u0316\u0301b\u0316\u0301");  // a starter ends a run
+  CHECK(nfd(U"\u1EA5\u0316") == U"a\u0316\u0302\u0301");  // a decomposition's marks join the run
   // Marks that survive accent stripping (Mc, or unknown to tokenizers) show the order.
   CHECK(tok("a\U0001D16D\U0001D165b") == words{"a\U0001D165\U0001D16Db"});
   CHECK(tok("a\U0001D16D\u1DFAb") == words{"a\U0001D16D\u1DFAb"});
@@ -203,4 +204,38 @@ TEST_CASE("basic tokenizer: UTF-8 decoding replaces maximal ill-formed subparts"
   for (const char32_t c : {U'a', U'\u00e9', U'\u20ac', U'\U0001F355'}) bitfit::detail::utf8_append(s, c);
   CHECK(s == "a\u00e9\u20ac\U0001F355");
   CHECK(bitfit::detail::utf8_length(s) == 4);
+}
+
+// Issue #7, hostile input: canonical ordering used to insert each mark into place, O(k^2) on a
+// run of k marks of alternating classes. The timeout only guards against that coming back; the
+// results are checked.
+TEST_CASE("basic tokenizer: 4 MB runs of combining marks of alternating classes" * doctest::timeout(120)) {
+  const auto run = [](std::string_view first, std::string_view second, std::size_t pairs) {
+    std::string s;
+    for (std::size_t i = 0; i < pairs; ++i) (s += first) += second;
+    return s;
+  };
+  const auto times = [](std::string_view unit, std::size_t k) {
+    std::string s;
+    for (std::size_t i = 0; i < k; ++i) s += unit;
+    return s;
+  };
+  for (const std::size_t pairs : {std::size_t(500), std::size_t(1) << 20}) {  // 2 KB, 4 MB
+    CAPTURE(pairs);
+    // U+0301 (class 230) and U+0316 (class 220), between two letters: all 220s first, stably.
+    std::u32string marks = U"a";
+    for (std::size_t i = 0; i < pairs; ++i) marks += U"\u0301\u0316";
+    marks += U'b';
+    std::u32string ordered = U"a";
+    ordered.append(pairs, U'\u0316').append(pairs, U'\u0301') += U'b';
+    CHECK(nfd(marks) == ordered);
+    const std::string text = "a" + run("\u0301", "\u0316", pairs) + "b";
+    CHECK(tok(text) == words{"ab"});  // Mn: stripped
+    CHECK(tok(text, {.lower_case = false}) == words{text});  // no NFD without accent stripping
+    // U+1D16D (class 226) and U+1D165 (class 216) are Mc: they survive stripping, in order.
+    const std::string mc = "a" + run("\U0001D16D", "\U0001D165", pairs / 2) + "b";
+    CHECK(tok(mc) == words{"a" + times("\U0001D165", pairs / 2) + times("\U0001D16D", pairs / 2) + "b"});
+    // The same marks after every letter: many short runs.
+    CHECK(tok(times("a\u0301\u0316\u0301\u0316", pairs / 2)) == words{std::string(pairs / 2, 'a')});
+  }
 }

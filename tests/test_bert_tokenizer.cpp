@@ -386,3 +386,115 @@ TEST_CASE("bert tokenizer: arbitrary bytes never fail") {
     for (const auto id : e.input_ids) CHECK((id >= 0 && id < tok.vocab_size()));
   }
 }
+
+// Issue #7, hostile input: inputs on which an earlier version took time quadratic in their length
+// (special tokens were searched for from each match to the end of the text), each with its result
+// checked. The timeouts only guard against the quadratic paths coming back.
+namespace {
+
+/// `unit` repeated to at most `bytes` bytes (whole units).
+std::string repeated(std::string_view unit, std::size_t bytes) {
+  std::string s;
+  s.reserve(bytes);
+  while (s.size() + unit.size() <= bytes) s += unit;
+  return s;
+}
+
+constexpr std::size_t hostile_bytes = std::size_t(4) << 20;
+constexpr std::size_t long_bytes = std::size_t(1) << 20;  // for inputs that were linear already
+
+/// encode and encode_pair truncate the ids of the whole texts as BertTokenizerFast does, although
+/// they stop reading a text once its kept ids are known.
+void check_truncation(const bert_tokenizer& tok, std::string_view a, std::string_view b) {
+  const ids all_a = tok.token_ids(a), all_b = tok.token_ids(b);
+  for (const int max_length : {2, 3, 4, 7, 8, 128, 129}) {
+    ids want{tok.cls_id()};
+    want.insert(want.end(), all_a.begin(), all_a.begin() + std::ptrdiff_t(std::min(all_a.size(), std::size_t(max_length) - 2)));
+    want.push_back(tok.sep_id());
+    CHECK(tok.encode(a, max_length).input_ids == want);
+    if (max_length < 3 || b.empty()) continue;
+    const auto [n_a, n_b] = bitfit::detail::longest_first_lengths(all_a.size(), all_b.size(), std::size_t(max_length) - 3);
+    want.assign({tok.cls_id()});
+    want.insert(want.end(), all_a.begin(), all_a.begin() + std::ptrdiff_t(n_a));
+    want.push_back(tok.sep_id());
+    want.insert(want.end(), all_b.begin(), all_b.begin() + std::ptrdiff_t(n_b));
+    want.push_back(tok.sep_id());
+    INFO("max_length " << max_length << ", lengths " << all_a.size() << " and " << all_b.size());
+    CHECK(tok.encode_pair(a, b, max_length).input_ids == want);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("bert tokenizer: special tokens in the text, 4 MB of them" * doctest::timeout(120)) {
+  const auto& tok = model_tokenizer();
+  // Small: the ids against ids put together by hand, and truncation against the full ids.
+  const std::string unit = "a[SEP]b[UNK][[MASK]]x[CLS ";
+  ids unit_ids = tok.token_ids("a");
+  unit_ids.push_back(tok.sep_id());
+  for (const int32_t id : tok.token_ids("b")) unit_ids.push_back(id);
+  unit_ids.push_back(tok.unk_id());
+  for (const int32_t id : tok.token_ids("[")) unit_ids.push_back(id);
+  unit_ids.push_back(tok.mask_id());
+  for (const int32_t id : tok.token_ids("]x[CLS ")) unit_ids.push_back(id);
+  const std::string small = repeated(unit, 2048);
+  ids want;
+  for (std::size_t i = 0; i < small.size() / unit.size(); ++i) want.insert(want.end(), unit_ids.begin(), unit_ids.end());
+  CHECK(tok.token_ids(small) == want);
+  CHECK(tok.token_ids(repeated("[SEP]", 2048)) == ids(2045 / 5, tok.sep_id()));
+  check_truncation(tok, small, repeated("[SEP]", 2048));
+  check_truncation(tok, repeated("[SEP]", 2048), small);
+
+  const std::string seps = repeated("[SEP]", hostile_bytes);
+  CHECK(tok.token_ids(seps) == ids(seps.size() / 5, tok.sep_id()));
+  ids framed(128, tok.sep_id());
+  framed[0] = tok.cls_id();
+  CHECK(tok.encode(seps, 128).input_ids == framed);
+  CHECK(tok.encode_pair(seps, seps, 128).input_ids == framed);
+  CHECK(tok.token_ids(repeated("[SEP", hostile_bytes)).size() == hostile_bytes / 4 * 2);  // "[", "sep"
+}
+
+TEST_CASE("bert tokenizer: 4 MB of one word, of one-letter words, of marks; punctuation, CJK, spaces, bad bytes" *
+          doctest::timeout(120)) {
+  const auto& tok = model_tokenizer();
+  const int32_t a = tok.token_to_id("a"), bang = tok.token_to_id("!"), zhong = tok.token_to_id("\u4e2d");
+  REQUIRE((a >= 0 && bang >= 0 && zhong >= 0));
+
+  // More than max_input_chars_per_word (100) characters: [UNK], as in HF.
+  CHECK(tok.token_ids(repeated("a", hostile_bytes)) == ids{tok.unk_id()});
+  CHECK(tok.encode(repeated("a", hostile_bytes), 128).input_ids == ids{tok.cls_id(), tok.unk_id(), tok.sep_id()});
+
+  const std::string words = repeated("a ", hostile_bytes);
+  CHECK(tok.token_ids(words) == ids(hostile_bytes / 2, a));
+  ids framed(128, a);
+  framed.front() = tok.cls_id();
+  framed.back() = tok.sep_id();
+  CHECK(tok.encode(words, 128).input_ids == framed);
+  // Both texts longer than the budget (125, odd): the longer one gets the 63rd place, the second
+  // one on a tie, so each text is read until the shorter one ends.
+  const auto pair_split = [&](std::string_view x, std::string_view y) {
+    const auto types = tok.encode_pair(x, y, 128).token_type_ids;
+    return std::pair{std::count(types.begin(), types.end(), 0) - 2, std::count(types.begin(), types.end(), 1) - 1};
+  };
+  const std::string some_words = repeated("a ", long_bytes);
+  CHECK(pair_split(some_words, some_words) == std::pair<std::ptrdiff_t, std::ptrdiff_t>{62, 63});
+  CHECK(pair_split(some_words + "a", some_words) == std::pair<std::ptrdiff_t, std::ptrdiff_t>{63, 62});
+  CHECK(pair_split(some_words, some_words + "a") == std::pair<std::ptrdiff_t, std::ptrdiff_t>{62, 63});
+  CHECK(pair_split(words, "a a") == std::pair<std::ptrdiff_t, std::ptrdiff_t>{123, 2});
+  check_truncation(tok, repeated("a ", 2048), repeated("a ", 2050));
+  check_truncation(tok, repeated("a ", 2050), repeated("a ", 2048));
+
+  // Alternating combining marks of classes 230 and 220 between two letters: stripped (uncased),
+  // kept in a word too long for WordPiece (cased).
+  const std::string marks = "a" + repeated("\u0301\u0316", hostile_bytes) + "b";
+  CHECK(tok.token_ids(marks) == tok.token_ids("ab"));
+  CHECK(golden_tokenizer("cased").token_ids(marks) == ids{tok.unk_id()});
+  CHECK(golden_tokenizer("cased_strip").token_ids(repeated("a\u0301\u0316\u0301\u0316", hostile_bytes)) == ids{tok.unk_id()});
+
+  CHECK(tok.token_ids(repeated("!", long_bytes)) == ids(long_bytes, bang));
+  CHECK(tok.token_ids(repeated("\u4e2d", long_bytes)) == ids(long_bytes / 3, zhong));
+  CHECK(tok.token_ids(repeated(" ", long_bytes)).empty());
+  CHECK(tok.token_ids(repeated("\xff", long_bytes)).empty());
+  CHECK(tok.token_ids(repeated("\xe4\xb8", long_bytes)).empty());  // truncated sequences
+  CHECK(tok.encode(repeated(" ", hostile_bytes) + "a", 128).input_ids == ids{tok.cls_id(), a, tok.sep_id()});
+}

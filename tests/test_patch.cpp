@@ -184,3 +184,90 @@ TEST_CASE("patch: saving over an existing patch replaces it whole (write, then r
   for (const auto& f : fs::directory_iterator(dir.path)) leftovers += f.path().filename() != "patch.safetensors";
   CHECK(leftovers == 0);
 }
+
+// Issue #7 (hostile input): a patch's head, its label list and num_labels must agree, since
+// predictions index the label list by class id; a 7-class head on rte's 2 labels read past the list.
+namespace {
+
+/// A bias patch of task rte with `labels` (JSON), `num_labels` and a head of `rows` outputs.
+fs::path write_head_patch(const temp_dir& dir, const std::string& labels, int num_labels, int rows) {
+  const std::vector<float> W(std::size_t(rows) * 8, 0.0f), b(std::size_t(rows), 1e30f);
+  const auto path = dir / ("head" + std::to_string(num_labels) + "x" + std::to_string(rows) + ".safetensors");
+  write_raw_patch(path, {{"labels", labels}, {"num_labels", std::to_string(num_labels)}},
+                  {{"classifier.weight", {rows, 8}, W}, {"classifier.bias", {rows}, b}}, /*with_head=*/false);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("patch: num_labels, the label list and the head's shape must agree") {
+  temp_dir dir;
+  auto p = numbered_params(0.0f);
+  const std::string two = "[\"entailment\",\"not_entailment\"]";
+  SUBCASE("a 7-class head with 2 labels") {
+    const auto path = write_head_patch(dir, two, 7, 7);
+    const auto msg = error_of(path, p);
+    CHECK(msg.find(path.string()) != std::string::npos);
+    CHECK(msg.find("num_labels 7") != std::string::npos);
+    CHECK(msg.find("2 labels") != std::string::npos);
+  }
+  SUBCASE("a 1-output (regression) head with class labels") {
+    CHECK(error_of(write_head_patch(dir, two, 1, 1), p).find("num_labels 1") != std::string::npos);
+  }
+  SUBCASE("a 2-class head without labels") {
+    CHECK(error_of(write_head_patch(dir, "[]", 2, 2), p).find("num_labels 2") != std::string::npos);
+  }
+  SUBCASE("a head whose shape is not num_labels") {
+    const auto msg = error_of(write_head_patch(dir, two, 2, 3), p);
+    CHECK(msg.find("classifier.weight") != std::string::npos);
+    CHECK(msg.find("[3, 8]") != std::string::npos);
+  }
+  SUBCASE("consistent heads apply: 7 named classes, and regression") {
+    task_head<float> head;
+    const auto info = apply_patch(write_head_patch(dir, "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\"]", 7, 7), p, head, sha);
+    CHECK(info.labels.size() == 7);
+    CHECK(head.C == 7);
+    CHECK(apply_patch(write_head_patch(dir, "[]", 1, 1), p, head, sha).labels.empty());
+    CHECK(head.regression());
+  }
+}
+
+#include <bitfit/train/trainer.hpp>  // accuracy(): how predictions meet class ids
+
+#include <cmath>
+
+TEST_CASE("patch: accuracy() compares predictions with class ids without converting them to int") {
+  // A regression head's outputs (1e30, NaN) scored as classes: wrong, and no float-to-int overflow (UBSan).
+  std::vector<encoded_example> xs(4);
+  for (int i = 0; i < 4; ++i) xs[std::size_t(i)].label = i % 2;
+  CHECK(accuracy({0.0f, 1.0f, 1e30f, std::nanf("")}, xs) == doctest::Approx(0.5));
+  CHECK(accuracy({-1e30f, 1.0f, 0.0f, 0.0f}, xs) == doctest::Approx(0.5));
+}
+
+TEST_CASE("patch: metadata numbers must be whole integers and labels shallow JSON (hostile input)") {
+  temp_dir dir;
+  auto p = numbered_params(0.0f);
+  const auto path = dir / "hostile.safetensors";
+  auto expect = [&](const std::map<std::string, std::string>& changes, const std::string& needle) {
+    write_raw_patch(path, changes, {});
+    const auto msg = error_of(path, p);
+    CHECK_MESSAGE(msg.find(path.string()) != std::string::npos, msg.substr(0, 300));
+    CHECK_MESSAGE(msg.find(needle) != std::string::npos, msg.substr(0, 300));
+    CHECK(msg.size() < path.string().size() + 300);
+  };
+  // std::stoi read each of these as 2 (or 0).
+  expect({{"num_labels", "2abc"}}, "'num_labels' is \"2abc\", not an integer");
+  expect({{"num_labels", " 2"}}, "'num_labels'");
+  expect({{"num_labels", "+2"}}, "'num_labels'");
+  expect({{"num_labels", "2.0"}}, "'num_labels'");
+  expect({{"num_labels", ""}}, "'num_labels'");
+  expect({{"num_labels", "99999999999"}}, "'num_labels'");
+  expect({{"first_trainable_layer", "0x"}}, "'first_trainable_layer'");
+  expect({{"labels", std::string(150'000, '[') + std::string(150'000, ']')}},
+         "patch metadata 'labels': JSON nested deeper than 64 levels");
+  expect({{"labels", "[\"a\", [\"b\"]]"}}, "'labels' must be a JSON array of strings");
+  expect({{"labels", "{\"a\": 1"}}, "patch metadata 'labels': not valid JSON");
+  write_raw_patch(path, {{"first_trainable_layer", "1"}}, {});
+  task_head<float> head;
+  CHECK(apply_patch(path, p, head, sha).first_trainable_layer == 1);
+}

@@ -431,6 +431,35 @@ TEST_CASE("corrupt files are rejected with the file and the problem named") {
         raw_file(dir, "dim.safetensors", "{" + tensor("w", "F32", "[18446744073709551615]", "[0,4]") + "}", eight),
         "must be an array of non-negative integers");
   }
+  SUBCASE("a product of dimensions that overflows int64 before a zero dimension") {
+    // 2^62 * 2 fits in uint64 but not in int64: tensor_info::numel() would overflow (UB), although
+    // the trailing 0 makes the tensor empty. Order must not matter.
+    expect_open_error(raw_file(dir, "zero.safetensors", "{" + tensor("w", "F32", "[4611686018427387904,2,0]", "[0,0]") + "}", ""),
+                      "tensor 'w': shape [4611686018427387904, 2, 0] has too many elements (overflow)");
+    expect_open_error(raw_file(dir, "zero0.safetensors", "{" + tensor("w", "F32", "[0,4611686018427387904,2]", "[0,0]") + "}", ""),
+                      "has too many elements (overflow)");
+    bitfit::tensor_info t;
+    t.name = "w";
+    t.shape = {std::int64_t(1) << 62, 2, 0};
+    CHECK_THROWS_AS((void)t.numel(), bitfit::error);
+    t.shape = {3, -1};
+    CHECK_THROWS_AS((void)t.numel(), bitfit::error);
+    t.shape = {0, std::int64_t(1) << 62, 2};  // partial products 0, 0, 0
+    CHECK(t.numel() == 0);
+  }
+  SUBCASE("a shape nested 150,000 deep (recursion in dump() overflowed the stack)") {
+    const std::string deep = std::string(150'000, '[') + std::string(150'000, ']');
+    expect_open_error(raw_file(dir, "deep.safetensors", "{" + tensor("w", "F32", deep, "[0,0]") + "}", ""),
+                      "header: JSON nested deeper than 64 levels");
+    expect_open_error(raw_file(dir, "deepmeta.safetensors", "{\"__metadata__\":{\"a\":" + deep + "}}", ""),
+                      "header: JSON nested deeper than 64 levels");
+    // A shape nested shallowly enough to parse is quoted in the message, but only so far.
+    const std::string shallow = std::string(60, '[') + std::string(60, ']');
+    const auto p = raw_file(dir, "shallow.safetensors", "{" + tensor("w", "F32", shallow, "[0,0]") + "}", "");
+    expect_open_error(p, "must be an array of non-negative integers");
+    const auto msg = error_of([&] { bitfit::safetensors_file f(p); });
+    CHECK_MESSAGE(msg.size() < p.string().size() + 200, msg);
+  }
   SUBCASE("metadata that is not an object of strings") {
     expect_open_error(raw_file(dir, "m1.safetensors", R"({"__metadata__":{"format":"pt","epochs":3}})", ""),
                       "__metadata__ value of 'epochs' is not a string");

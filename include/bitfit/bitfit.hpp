@@ -5,6 +5,7 @@
 #include <bitfit/core/atomic_file.hpp>
 #include <bitfit/core/buffer.hpp>
 #include <bitfit/core/error.hpp>
+#include <bitfit/core/json.hpp>
 #include <bitfit/core/view.hpp>
 #include <bitfit/io/npy.hpp>
 #include <bitfit/io/safetensors.hpp>

@@ -23,6 +23,33 @@ expect_error() {
   grep -qF -- "$needle" "$tmp/err" || fail "$what: stderr lacks '$needle': $(cat "$tmp/err")"
 }
 
+# craft_patch SRC DST TASK NUM_LABELS LABELS_JSON BIAS: SRC's bias tensors and metadata with another
+# task, num_labels and label list, and a head of NUM_LABELS outputs: the last one BIAS, the others 0
+# (so a classifier predicts its last class).
+craft_patch() {
+  python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst, task, n, labels, bias = sys.argv[1:7]
+n, raw = int(n), open(src, "rb").read()
+size = struct.unpack_from("<Q", raw)[0]
+header, data = json.loads(raw[8:8 + size]), raw[8 + size:]
+meta, hidden = header.pop("__metadata__"), header["classifier.weight"]["shape"][1]
+tensors, blob = {}, b""
+def add(name, entry, chunk):
+    global blob
+    tensors[name] = dict(entry, data_offsets=[len(blob), len(blob) + len(chunk)])
+    blob += chunk
+for name, entry in header.items():
+    if not name.startswith("classifier."):
+        add(name, entry, data[entry["data_offsets"][0]:entry["data_offsets"][1]])
+add("classifier.weight", {"dtype": "F32", "shape": [n, hidden]}, bytes(4 * n * hidden))
+add("classifier.bias", {"dtype": "F32", "shape": [n]}, struct.pack("<%df" % n, *[0.0] * (n - 1), float(bias)))
+meta.update(task=task, num_labels=str(n), labels=labels)
+text = json.dumps(dict(tensors, __metadata__=meta)).encode()
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + blob)
+PY
+}
+
 mkdir "$tmp/bad" && printf 'sentence\tlabel\nfine\t1\nno label here\n' | tee "$tmp/bad/train.tsv" >"$tmp/bad/dev.tsv"
 printf '\x89PNG not a patch' >"$tmp/bad.safetensors"
 expect_error "unknown command" "unknown command 'frobnicate'" -- "$bitfit" frobnicate
@@ -64,6 +91,29 @@ right=$(paste <(awk -F'\t' 'NR > 1 { print $NF }' "$data/glue/SST-2/dev.tsv") <(
 classes=$(awk -F'\t' 'NR > 1 { print $2 }' "$tmp/pred.tsv" | sort -u | tr '\n' ' ')
 [[ "$classes" == "0 1 " ]] || fail "predict: the short run predicts only class(es) $classes"
 [[ "$right" == "$want" ]] || fail "predict: $right/872 right, train's dev accuracy says $want"
+
+# Hostile patches (issue #7): heads that disagree with their labels or their task are refused
+# before anything is indexed by class id (a 7-class head on rte read past rte's 2 labels; a
+# 1-output head on sst2 turned 1e30 into a label index).
+if [[ -f "$tmp/run/patch.safetensors" ]]; then
+  seven='["a","b","c","d","e","f","g"]' rte='["entailment","not_entailment"]'
+  craft_patch "$tmp/run/patch.safetensors" "$tmp/rte7.safetensors" rte 7 "$seven" 1 || fail "craft_patch failed"
+  craft_patch "$tmp/run/patch.safetensors" "$tmp/rte7x2.safetensors" rte 7 "$rte" 1
+  craft_patch "$tmp/run/patch.safetensors" "$tmp/sst2x1.safetensors" sst2 1 '[]' 1e30
+  craft_patch "$tmp/run/patch.safetensors" "$tmp/nope.safetensors" nope 2 '["0","1"]' 0
+  expect_error "predict, a 7-class head on rte" "rte7.safetensors: its head has 7 outputs" -- \
+    "$bitfit" predict --model "$model" --patch "$tmp/rte7.safetensors" --input "$data/glue/RTE/dev.tsv" --output "$tmp/p.tsv"
+  expect_error "predict, num_labels 7 with 2 labels" "num_labels 7 disagrees with its 2 labels" -- \
+    "$bitfit" predict --model "$model" --patch "$tmp/rte7x2.safetensors" --input "$data/glue/RTE/dev.tsv" --output "$tmp/p.tsv"
+  expect_error "predict, a regression head on sst2" "its head has 1 output (regression) but task sst2 has 2" -- \
+    "$bitfit" predict --model "$model" --patch "$tmp/sst2x1.safetensors" --input "$data/glue/SST-2/dev.tsv" --output "$tmp/p.tsv"
+  expect_error "predict, an unknown task in the patch" "nope.safetensors: unknown GLUE task 'nope'" -- \
+    "$bitfit" predict --model "$model" --patch "$tmp/nope.safetensors" --input "$data/glue/SST-2/dev.tsv" --output "$tmp/p.tsv"
+  if [[ -n "$serve" ]]; then
+    expect_error "serve_tasks, a 7-class head on rte" "rte7.safetensors: its head has 7 outputs" -- \
+      "$serve" "$model" "$tmp/rte7.safetensors"
+  fi
+fi
 
 # convert: an HF directory rewritten as one; the patch still applies (backbone identity is over
 # the weights, not the file) and predicts exactly the same.

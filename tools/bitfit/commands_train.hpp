@@ -205,8 +205,23 @@ inline int run_predict(int argc, char** argv) {
   const std::filesystem::path model_dir = opt.str("model");
   const auto tok = load_tokenizer(model_dir);
   sequence_classifier model{load_bert_params<float>(model_dir), {}};
-  const auto info = apply_patch(opt.str("patch"), model.params, model.head, backbone_id(model.params));
-  const auto task = glue_task_named(info.task);
+  const std::string patch = opt.str("patch");
+  const auto info = apply_patch(patch, model.params, model.head, backbone_id(model.params));
+  glue_task task;
+  try {
+    task = glue_task_named(info.task);
+  } catch (const error& e) {
+    throw error(patch + ": " + e.what());
+  }
+  // The output column and the accuracy index the task's labels by the head's class id.
+  auto outputs = [](int n, const std::vector<std::string>& labels) {
+    std::string s = std::to_string(n) + (n == 1 ? " output (" : " outputs (");
+    for (const auto& l : labels) s += (&l == labels.data() ? "" : ", ") + l;
+    return s + (labels.empty() ? "regression)" : ")");
+  };
+  check(task.num_labels() == info.num_labels && task.labels == info.labels,
+        patch + ": its head has " + outputs(info.num_labels, info.labels) + " but task " + task.name + " has " +
+            outputs(task.num_labels(), task.labels));
   const int max_len = int(opt.integer("max-seq-length", task.pair() ? 3 : 2, model.params.config.max_position_embeddings));
   const auto raw = read_glue_tsv(opt.str("input"), task);
   const auto xs = encode_examples(tok, raw, task, max_len);
@@ -215,8 +230,12 @@ inline int run_predict(int argc, char** argv) {
   std::size_t labelled = 0, correct = 0;
   for (std::size_t i = 0; i < xs.size(); ++i) {
     const std::string idx = raw[i].index.empty() ? std::to_string(i) : raw[i].index;
-    out += idx + "\t" + (task.labels.empty() ? std::to_string(pred[i]) : task.labels[std::size_t(pred[i])]) + "\n";
-    if (xs[i].label >= 0 && !task.labels.empty()) ++labelled, correct += int(pred[i]) == xs[i].label;
+    const float y = pred[i];  // a class id (argmax over the head's num_labels outputs) or a regression value
+    const bool is_class = !task.labels.empty();
+    check(!is_class || (y >= 0 && y < float(task.labels.size())),
+          patch + ": prediction " + std::to_string(y) + " is not a class id of task " + task.name);
+    out += idx + "\t" + (is_class ? task.labels[std::size_t(y)] : std::to_string(y)) + "\n";
+    if (xs[i].label >= 0 && is_class) ++labelled, correct += y == float(xs[i].label);
   }
   write_file_atomic(opt.str("output"), out);
   if (labelled)

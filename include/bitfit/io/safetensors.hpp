@@ -8,6 +8,7 @@
 
 #include <bitfit/core/atomic_file.hpp>
 #include <bitfit/core/error.hpp>
+#include <bitfit/core/json.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -68,10 +69,14 @@ struct tensor_info {
   std::vector<std::int64_t> shape;
   std::size_t begin = 0, end = 0;  ///< byte offsets relative to the data section
 
-  /// Number of elements (1 for a scalar of shape []).
+  /// Number of elements (1 for a scalar of shape []). safetensors_file guarantees that every
+  /// partial product fits in int64; for a hand-made shape where one does not, or with a negative
+  /// dimension, throws rather than overflow.
   std::int64_t numel() const {
     std::int64_t n = 1;
-    for (auto d : shape) n *= d;
+    for (auto d : shape)
+      if (d < 0 || __builtin_mul_overflow(n, d, &n))
+        throw error("tensor '" + detail::capped(name) + "': shape has a negative dimension or too many elements");
     return n;
   }
 };
@@ -336,8 +341,9 @@ class safetensors_file {
   std::span<const float> f32(std::string_view name, std::span<const std::int64_t> expected_shape) const {
     const tensor_info& t = info(name);
     if (!std::ranges::equal(t.shape, expected_shape))
-      throw error(path_.string() + ": tensor '" + t.name + "' has shape " + detail::shape_string(t.shape) +
-                  " but " + detail::shape_string(expected_shape) + " was expected");
+      throw error(path_.string() + ": tensor '" + t.name + "' has shape " +
+                  detail::capped(detail::shape_string(t.shape)) + " but " + detail::shape_string(expected_shape) +
+                  " was expected");
     if (t.type != dtype::f32 && t.type != dtype::f16 && t.type != dtype::bf16 && t.type != dtype::f64)
       throw error(path_.string() + ": tensor '" + t.name + "' has dtype " + std::string(dtype_name(t.type)) +
                   ", which is not a floating-point type");
@@ -397,7 +403,7 @@ class safetensors_file {
 
   [[noreturn]] void fail(const std::string& problem) const { throw error(path_.string() + ": " + problem); }
   [[noreturn]] void fail(const std::string& tensor, const std::string& problem) const {
-    throw error(path_.string() + ": tensor '" + tensor + "': " + problem);
+    throw error(path_.string() + ": tensor '" + detail::capped(tensor) + "': " + problem);
   }
 
   void validate() {
@@ -415,7 +421,8 @@ class safetensors_file {
     const std::size_t data_size = size - 8 - header_size_;
 
     // Duplicate top-level keys would silently shadow each other in the parsed object; catch them
-    // while parsing.
+    // while parsing. The nesting bound (a real header nests 3 deep) keeps a hostile one from
+    // overflowing the stack in anything that recurses over the parsed value.
     std::set<std::string, std::less<>> seen;
     std::string duplicate;
     const auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
@@ -425,25 +432,17 @@ class safetensors_file {
       return true;
     };
     const auto* text = reinterpret_cast<const char*>(map_.data() + 8);
-    // nlohmann treats a NUL as the end of input, which would silently ignore anything after it.
-    if (const void* nul = std::memchr(text, 0, header_size_))
-      fail("header is not valid JSON (NUL byte at offset " +
-           std::to_string(static_cast<const char*>(nul) - text) + ")");
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(text, text + header_size_, on_event);
-    } catch (const nlohmann::json::exception& e) {
-      fail(std::string("header is not valid JSON (") + e.what() + ")");
-    }
+    const nlohmann::json header = parse_json_bounded({text, header_size_}, path_.string() + ": header",
+                                                     json_max_depth, on_event);
     if (!header.is_object()) fail(std::string("header is a JSON ") + header.type_name() + ", not an object");
-    if (!duplicate.empty()) fail("key '" + duplicate + "' appears more than once in the header");
+    if (!duplicate.empty()) fail("key '" + detail::capped(duplicate) + "' appears more than once in the header");
 
     metadata_ = nlohmann::json::object();
     for (const auto& [name, entry] : header.items()) {
       if (name == "__metadata__") {
         if (!entry.is_object()) fail("__metadata__ is a JSON " + std::string(entry.type_name()) + ", not an object");
         for (const auto& [key, value] : entry.items())
-          if (!value.is_string()) fail("__metadata__ value of '" + key + "' is not a string");
+          if (!value.is_string()) fail("__metadata__ value of '" + detail::capped(key) + "' is not a string");
         metadata_ = entry;
         continue;
       }
@@ -455,9 +454,10 @@ class safetensors_file {
     });
     for (std::size_t i = 1; i < tensors_.size(); ++i)
       if (tensors_[i].begin < tensors_[i - 1].end)
-        fail("tensors '" + tensors_[i - 1].name + "' and '" + tensors_[i].name + "' overlap (bytes [" +
-             std::to_string(tensors_[i - 1].begin) + ", " + std::to_string(tensors_[i - 1].end) + ") and [" +
-             std::to_string(tensors_[i].begin) + ", " + std::to_string(tensors_[i].end) + "))");
+        fail("tensors '" + detail::capped(tensors_[i - 1].name) + "' and '" + detail::capped(tensors_[i].name) +
+             "' overlap (bytes [" + std::to_string(tensors_[i - 1].begin) + ", " +
+             std::to_string(tensors_[i - 1].end) + ") and [" + std::to_string(tensors_[i].begin) + ", " +
+             std::to_string(tensors_[i].end) + "))");
     for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
   }
 
@@ -469,23 +469,27 @@ class safetensors_file {
     const auto dt = entry.find("dtype");
     if (dt == entry.end() || !dt->is_string()) fail(name, "missing or non-string dtype");
     if (!detail::parse_dtype(dt->get<std::string>(), t.type))
-      fail(name, "unknown dtype '" + dt->get<std::string>() + "'");
+      fail(name, "unknown dtype '" + detail::capped(dt->get<std::string>()) + "'");
 
     const auto shape = entry.find("shape");
     if (shape == entry.end() || !shape->is_array()) fail(name, "missing shape (an array of non-negative integers)");
-    std::uint64_t numel = 1;
-    bool overflow = false;
+    // The product of the non-zero dimensions must fit in int64, whatever their order: [2^62, 2, 0]
+    // has 0 elements, but tensor_info::numel() multiplying left to right would overflow on it.
+    std::uint64_t nonzero_product = 1;
+    bool overflow = false, has_zero = false;
     for (const auto& d : *shape) {
       // nlohmann stores non-negative integers as unsigned, negative ones as signed, others as float.
       if (!d.is_number_unsigned() || d.get<std::uint64_t>() > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
-        fail(name, "shape " + shape->dump() + " must be an array of non-negative integers");
+        fail(name, "shape " + json_excerpt(*shape) + " must be an array of non-negative integers");
       const auto v = d.get<std::uint64_t>();
       t.shape.push_back(std::int64_t(v));
-      overflow = overflow || __builtin_mul_overflow(numel, v, &numel);
+      if (v == 0) has_zero = true;
+      else overflow = overflow || __builtin_mul_overflow(nonzero_product, v, &nonzero_product);
     }
-    const std::string shape_str = detail::shape_string(t.shape);
-    if (overflow || numel > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
+    const std::string shape_str = detail::capped(detail::shape_string(t.shape));
+    if (overflow || nonzero_product > std::uint64_t(std::numeric_limits<std::int64_t>::max()))
       fail(name, "shape " + shape_str + " has too many elements (overflow)");
+    const std::uint64_t numel = has_zero ? 0 : nonzero_product;
     std::uint64_t nbytes = 0;
     if (__builtin_mul_overflow(numel, std::uint64_t(detail::dtype_size(t.type)), &nbytes))
       fail(name, "shape " + shape_str + " of " + std::string(dtype_name(t.type)) + " has too many bytes (overflow)");

@@ -62,8 +62,7 @@ inline model_files locate_model(const std::filesystem::path& path) {
     m.vocab = path / "assets" / "vocab.txt";
     m.tokenizer_config = optional_file(path / "assets" / "tokenizer_config.json");
     if (const auto model_json = path / "assets" / "model.json"; exists(model_json)) {
-      std::ifstream in(model_json);
-      const auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      const auto j = parse_json_file(model_json);
       check(j.is_object(), model_json.string() + ": not a JSON object");
       if (j.contains("doLowerCase")) {
         check(j["doLowerCase"].is_boolean(), model_json.string() + ": 'doLowerCase' must be true or false");

@@ -11,8 +11,8 @@
 ///  2. Cleaning: U+0000, U+FFFD and "control" characters (categories Cc, Cf, Co; tab, LF and CR
 ///     excepted) are dropped; whitespace (tab, LF, CR, Unicode White_Space) becomes a space.
 ///  3. CJK ideographs get a space on each side.
-///  4. Accent stripping (if enabled): canonical decomposition (NFD), then every nonspacing mark
-///     (category Mn) is removed.
+///  4. Accent stripping (if enabled): canonical decomposition (NFD; each run of combining marks
+///     stably sorted by combining class), then every nonspacing mark (category Mn) is removed.
 ///  5. Lowercasing (if enabled): the full lowercase mapping of each code point, without context
 ///     (no final-sigma rule).
 ///  6. Splitting on spaces; every punctuation character (ASCII 33-47, 58-64, 91-96, 123-126 and
@@ -29,11 +29,13 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -149,32 +151,57 @@ inline int combining_class(char32_t c) noexcept {
   return utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->combining_class;
 }
 
-/// Appends the canonical decomposition (NFD) of `c` to `out`, moving combining marks into
-/// canonical order with the marks already at the end of `out`.
-inline void append_nfd(std::u32string& out, char32_t c) {
-  if (c < 0xC0) {  // nothing below U+00C0 decomposes or combines
-    out += c;
-    return;
-  }
-  utf8proc_int32_t buf[8];
+/// Writes the canonical decomposition (NFD, as `tokenizers` knows it) of `c` to `buf` and
+/// returns its length; `c` itself if it does not decompose.
+inline int canonical_decomposition(char32_t c, char32_t (&buf)[8]) noexcept {
+  buf[0] = c;
+  if (c < 0xC0 || unicode_tables::contains(unicode_tables::nfd_unknown, c)) return 1;  // nothing below U+00C0 decomposes
+  utf8proc_int32_t out[8];
   int boundclass = 0;
-  utf8proc_ssize_t n = 0;
-  if (!unicode_tables::contains(unicode_tables::nfd_unknown, c))
-    n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buf, 8, UTF8PROC_DECOMPOSE, &boundclass);
-  if (n <= 0 || n > 8) {  // canonical decompositions are at most 4 long; unknown: keep as is
-    buf[0] = static_cast<utf8proc_int32_t>(c);
-    n = 1;
-  }
-  for (utf8proc_ssize_t k = 0; k < n; ++k) {
-    const auto d = static_cast<char32_t>(buf[k]);
-    const int ccc = combining_class(d);
-    // Canonical ordering: a mark goes before the preceding marks of a higher class.
-    std::size_t pos = out.size();
-    if (ccc != 0)
-      while (pos > 0 && combining_class(out[pos - 1]) > ccc) --pos;
-    out.insert(out.begin() + static_cast<std::ptrdiff_t>(pos), d);
-  }
+  const utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), out, 8, UTF8PROC_DECOMPOSE, &boundclass);
+  if (n <= 0 || n > 8) return 1;  // canonical decompositions are at most 4 long
+  for (utf8proc_ssize_t k = 0; k < n; ++k) buf[k] = static_cast<char32_t>(out[k]);
+  return int(n);
 }
+
+/// NFD of a stream of code points: `push(c, settle)` decomposes `c` and calls `settle(d)` for
+/// each resulting code point once its place is final. Canonical ordering: a run of combining
+/// marks (class != 0) is held until the next starter (class 0) or `finish`, then stably sorted
+/// by combining class, which is exactly the Unicode canonical ordering algorithm, in O(k log k)
+/// for a run of k marks (an insertion per mark would be O(k^2) on marks of alternating classes).
+class nfd_stream {
+ public:
+  template <class Settle>
+  void push(char32_t c, Settle&& settle) {
+    char32_t buf[8];
+    const int n = canonical_decomposition(c, buf);
+    for (int k = 0; k < n; ++k) {
+      const int ccc = combining_class(buf[k]);
+      if (ccc != 0) {
+        marks_.push_back({ccc, buf[k]});
+      } else {
+        finish(settle);
+        settle(buf[k]);
+      }
+    }
+  }
+
+  /// Settles the marks held back (the end of the text).
+  template <class Settle>
+  void finish(Settle&& settle) {
+    if (marks_.size() > 1)
+      std::stable_sort(marks_.begin(), marks_.end(), [](const mark& x, const mark& y) { return x.ccc < y.ccc; });
+    for (const mark& m : marks_) settle(m.code_point);
+    marks_.clear();
+  }
+
+ private:
+  struct mark {
+    int ccc;
+    char32_t code_point;
+  };
+  std::vector<mark> marks_;  // the current run of combining marks, in text order
+};
 
 }  // namespace detail
 
@@ -196,41 +223,30 @@ class basic_tokenizer {
 
   /// Calls `emit(std::string_view word)` for each word of `text`, in order. The view is valid
   /// only during the call. Any byte string is accepted (see the file comment for invalid UTF-8).
+  /// If `emit` returns a bool, false stops the tokenization after that word. Returns false if
+  /// `emit` stopped it (possibly at the last word), true otherwise.
+  ///
+  /// One pass, in time linear in the text (O(k log k) for a run of k combining marks) and memory
+  /// of one word plus one run of marks; words are emitted as soon as they end, so a caller that
+  /// stops early pays only for the prefix it read.
   template <class Emit>
-  void for_each_word(std::string_view text, Emit&& emit) const {
-    // Steps 1-4 write code points to `cps`; step 5 and the split write UTF-8 to `words`.
-    std::u32string cps;
-    cps.reserve(text.size() + 8);
+  bool for_each_word(std::string_view text, Emit&& emit) const {
     const bool strip = strips_accents();
-    const auto push = [&](char32_t c) {
-      if (strip) detail::append_nfd(cps, c);
-      else cps += c;
-    };
-    for (std::size_t i = 0; i < text.size();) {
-      const char32_t c = detail::utf8_next(text, i);
-      if (c == 0 || c == 0xFFFD || detail::is_bert_control(c)) continue;
-      if (detail::is_bert_whitespace(c)) {
-        cps += U' ';
-      } else if (options_.tokenize_chinese_chars && detail::is_cjk_ideograph(c)) {
-        cps += U' ';
-        push(c);
-        cps += U' ';
-      } else {
-        push(c);
-      }
-    }
-
-    std::string words;
-    words.reserve(cps.size() + cps.size() / 2);
-    std::vector<std::pair<std::size_t, std::size_t>> spans;  // [begin, end) byte offsets in `words`
-    std::size_t word_begin = 0;
+    bool go = true;    // false once `emit` asked to stop
+    std::string word;  // the current word, UTF-8
     const auto close_word = [&] {
-      if (words.size() > word_begin) spans.emplace_back(word_begin, words.size());
-      word_begin = words.size();
+      if (word.empty() || !go) return;
+      if constexpr (std::is_same_v<std::invoke_result_t<Emit&, std::string_view>, bool>) {
+        go = emit(std::string_view(word));
+      } else {
+        emit(std::string_view(word));
+      }
+      word.clear();
     };
+    // Steps 4 (mark removal), 5 and 6 for a code point whose place after NFD is final.
     std::u32string lowered;
-    for (const char32_t c : cps) {
-      if (strip && detail::is_nonspacing_mark(c)) continue;
+    const auto settle = [&](char32_t c) {
+      if (strip && detail::is_nonspacing_mark(c)) return;
       lowered.clear();
       if (options_.lower_case) detail::append_lowercase(lowered, c);
       else lowered += c;
@@ -239,16 +255,35 @@ class basic_tokenizer {
           close_word();
         } else if (detail::is_bert_punctuation(l)) {
           close_word();
-          detail::utf8_append(words, l);
+          detail::utf8_append(word, l);
           close_word();
         } else {
-          detail::utf8_append(words, l);
+          detail::utf8_append(word, l);
         }
       }
+    };
+    detail::nfd_stream nfd;
+    const auto push = [&](char32_t c) {  // step 4's NFD, when accents are stripped
+      if (strip) nfd.push(c, settle);
+      else settle(c);
+    };
+    // Steps 1-3.
+    for (std::size_t i = 0; i < text.size() && go;) {
+      const char32_t c = detail::utf8_next(text, i);
+      if (c == 0 || c == 0xFFFD || detail::is_bert_control(c)) continue;
+      if (detail::is_bert_whitespace(c)) {
+        push(U' ');
+      } else if (options_.tokenize_chinese_chars && detail::is_cjk_ideograph(c)) {
+        push(U' ');
+        push(c);
+        push(U' ');
+      } else {
+        push(c);
+      }
     }
+    if (go) nfd.finish(settle);
     close_word();
-    const std::string_view all(words);
-    for (const auto& [b, e] : spans) emit(all.substr(b, e - b));
+    return go;
   }
 
   /// The words of `text` as strings.

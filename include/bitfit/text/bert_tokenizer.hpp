@@ -8,6 +8,13 @@
 /// their ids, as in Hugging Face. Any byte string is valid input: invalid UTF-8 is handled as
 /// described in basic_tokenizer.hpp (each ill-formed sequence is dropped).
 ///
+/// Cost on hostile input: every path is one left-to-right pass, linear in the bytes read
+/// (O(k log k) for a run of k combining marks). `encode` stops reading once it has the ids it
+/// keeps; `encode_pair` stops each text after `max_length - 2` ids, except when both texts are
+/// longer than that and the budget is odd: then both are counted, in step, until the shorter
+/// one ends (which one is longer decides who gets the odd place). `token_ids` and `tokenize`
+/// read everything. There is no cap on the input size: callers bound what they accept.
+///
 /// Where the slow Python `BertTokenizer` gives other ids, this follows the fast one:
 ///  - Pair truncation: when both texts must be cut and an odd number of places is left for them,
 ///    the fast tokenizer gives the extra place to the longer text (the second on a tie), the
@@ -19,6 +26,7 @@
 ///    NFC first; it also recognises special tokens after cleaning ("[MA\u200bSK]" is [MASK]).
 
 #include <bitfit/core/error.hpp>
+#include <bitfit/core/json.hpp>
 #include <bitfit/text/basic_tokenizer.hpp>
 #include <bitfit/text/wordpiece.hpp>
 
@@ -30,6 +38,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,7 +121,10 @@ class bert_tokenizer {
     check(unk_id_ == vocab_.unk_id(), "bert_tokenizer: the vocabulary's unknown token is not \"" + specials_.unk + "\"");
     split_tokens_ = {{{specials_.unk, unk_id_}, {specials_.sep, sep_id_}, {specials_.pad, pad_id_},
                       {specials_.cls, cls_id_}, {specials_.mask, mask_id_}}};
-    for (const auto& [token, _] : split_tokens_) check(!token.empty(), "bert_tokenizer: a special token is empty");
+    for (const auto& [token, _] : split_tokens_) {
+      check(!token.empty(), "bert_tokenizer: a special token is empty");
+      starts_special_[static_cast<unsigned char>(token[0])] = true;
+    }
   }
 
   /// Loads `dir`/vocab.txt and, if present, `dir`/tokenizer_config.json (do_lower_case,
@@ -123,14 +135,7 @@ class bert_tokenizer {
     const auto config_path = dir / "tokenizer_config.json";
     if (std::filesystem::exists(config_path)) {
       const std::string file = config_path.string();
-      std::ifstream in(config_path, std::ios::binary);
-      check(bool(in), "cannot open " + file);
-      nlohmann::json config;
-      try {
-        config = nlohmann::json::parse(in);
-      } catch (const nlohmann::json::exception& e) {
-        throw error(file + ": invalid JSON: " + e.what());
-      }
+      const nlohmann::json config = parse_json_file(config_path);
       check(config.is_object(), file + ": expected a JSON object");
       detail::read_bool(config, "do_lower_case", options.lower_case, file);
       detail::read_bool(config, "tokenize_chinese_chars", options.tokenize_chinese_chars, file);
@@ -175,7 +180,7 @@ class bert_tokenizer {
     std::vector<int32_t> ids;
     ids.reserve(std::size_t(max_length));
     ids.push_back(cls_id_);
-    append_ids(text, ids);
+    append_ids(text, ids, std::size_t(max_length) - 1);  // reads only as far as the ids kept
     ids.resize(std::min(ids.size(), std::size_t(max_length) - 1));
     ids.push_back(sep_id_);
     return {ids, std::vector<int32_t>(ids.size(), 0)};
@@ -189,9 +194,7 @@ class bert_tokenizer {
                                " leaves no room for [CLS] and two [SEP] (needs at least 3)");
     if (b.empty()) return encode(a, max_length);
     std::vector<int32_t> ids_a, ids_b;
-    append_ids(a, ids_a);
-    append_ids(b, ids_b);
-    const auto [n_a, n_b] = detail::longest_first_lengths(ids_a.size(), ids_b.size(), std::size_t(max_length) - 3);
+    const auto [n_a, n_b] = longest_first_prefixes(a, b, std::size_t(max_length) - 3, ids_a, ids_b);
     encoding out;
     out.input_ids.reserve(n_a + n_b + 3);
     out.input_ids.push_back(cls_id_);
@@ -219,35 +222,101 @@ class bert_tokenizer {
 
  private:
   /// Appends the ids of `text`: special token strings are matched first (leftmost, longest),
-  /// the text between them goes through basic tokenization and WordPiece.
-  void append_ids(std::string_view text, std::vector<int32_t>& ids) const {
+  /// the text between them goes through basic tokenization and WordPiece. Stops after the piece
+  /// of text (see next_piece) that brings `ids` to `stop_at` ids or more: the ids appended are
+  /// then exactly the first ones of the whole text's. Returns false if it stopped (possibly at
+  /// the end of `text`), true if it read all of `text`. Linear in the part of `text` it reads.
+  bool append_ids(std::string_view text, std::vector<int32_t>& ids,
+                  std::size_t stop_at = std::numeric_limits<std::size_t>::max()) const {
     const auto add_words = [&](std::string_view part) {
-      basic_.for_each_word(part, [&](std::string_view word) { vocab_.tokenize_word(word, ids); });
+      return basic_.for_each_word(part, [&](std::string_view word) {
+        vocab_.tokenize_word(word, ids);
+        return ids.size() < stop_at;
+      });
     };
     std::size_t pos = 0;
-    while (pos < text.size()) {
-      std::size_t best = std::string_view::npos, best_len = 0;
-      int32_t best_id = -1;
-      for (const auto& [token, id] : split_tokens_) {
-        const std::size_t at = text.find(token, pos);
-        if (at < best || (at == best && at != std::string_view::npos && token.size() > best_len)) {
-          best = at;
-          best_len = token.size();
-          best_id = id;
-        }
-      }
-      if (best == std::string_view::npos) break;
-      add_words(text.substr(pos, best - pos));
-      ids.push_back(best_id);
-      pos = best + best_len;
+    while (ids.size() < stop_at) {
+      const piece next = next_piece(text, pos);
+      if (!add_words(text.substr(pos, next.end - pos))) return false;
+      if (next.end == text.size()) return true;
+      if (next.special_size > 0) ids.push_back(next.special_id);
+      pos = next.end + next.special_size;
     }
-    add_words(text.substr(pos));
+    return pos == text.size();
+  }
+
+  /// Text from a position to `end`, then the special token (if `special_size` > 0) at `end`.
+  struct piece {
+    std::size_t end, special_size;
+    int32_t special_id;
+  };
+
+  /// The text from `pos` to the leftmost special token string (the longest one among those that
+  /// start there), or to the end of `text`, or, once `piece_bytes` bytes are read, to just after
+  /// an ASCII space or punctuation byte: no word, UTF-8 sequence or run of combining marks goes
+  /// across such a byte, so the basic tokenizer gives the same words for the two sides apart.
+  /// Reads `text` once from `pos` to the end of the piece.
+  piece next_piece(std::string_view text, std::size_t pos) const {
+    constexpr std::size_t piece_bytes = 4096;
+    for (std::size_t at = pos; at < text.size(); ++at) {
+      const auto byte = static_cast<unsigned char>(text[at]);
+      if (starts_special_[byte]) {
+        piece best{at, 0, -1};
+        const std::string_view rest = text.substr(at);
+        for (const auto& [token, id] : split_tokens_)
+          if (token.size() > best.special_size && rest.starts_with(token)) best = {at, token.size(), id};
+        if (best.special_size > 0) return best;
+      }
+      if (at - pos >= piece_bytes && byte < 0x80 && (byte == ' ' || detail::is_bert_punctuation(byte)))
+        return {at + 1, 0, -1};
+    }
+    return {text.size(), 0, -1};
+  }
+
+  /// Tokenizes `a` and `b` into `ids_a` and `ids_b` just far enough to know how many ids of each
+  /// "longest_first" keeps within `budget`, and returns those numbers; the ids kept are the
+  /// first ones of `ids_a` and `ids_b`. Neither text can keep more than `budget` ids, and
+  /// detail::longest_first_lengths depends on a text's length beyond `budget` only to decide
+  /// which text is the longer when both are cut to half of an odd budget (the longer one gets
+  /// the odd place, the second on a tie). Only then are the two texts counted further, piece by
+  /// piece (next_piece), the one behind first, until the shorter one ends: the work is about
+  /// twice the shorter text's, whatever the longer one's size.
+  std::pair<std::size_t, std::size_t> longest_first_prefixes(std::string_view a, std::string_view b,
+                                                             std::size_t budget, std::vector<int32_t>& ids_a,
+                                                             std::vector<int32_t>& ids_b) const {
+    // A text read to its end (`all_`) has exactly `n_` ids; one stopped early has at least `n_`
+    // > budget, which longest_first_lengths treats alike as long as the longer one is known.
+    bool all_a = append_ids(a, ids_a, budget + 1), all_b = append_ids(b, ids_b, budget + 1);
+    std::size_t n_a = ids_a.size(), n_b = ids_b.size();
+    const auto longer_known = [&] {
+      return (all_a && all_b) || budget % 2 == 0 || (all_a && n_b > n_a) || (all_b && n_a > n_b);
+    };
+    if (longer_known()) return detail::longest_first_lengths(n_a, n_b, budget);
+    // Both have more than `budget` ids: count both again from the start, in step.
+    std::size_t pos_a = 0, pos_b = 0;
+    n_a = n_b = 0;
+    all_a = a.empty();
+    all_b = b.empty();
+    std::vector<int32_t> scratch;
+    while (!longer_known()) {
+      const bool step_a = !all_a && (all_b || n_a <= n_b);
+      const std::string_view text = step_a ? a : b;
+      std::size_t& pos = step_a ? pos_a : pos_b;
+      const piece next = next_piece(text, pos);
+      scratch.clear();
+      basic_.for_each_word(text.substr(pos, next.end - pos), [&](std::string_view word) { vocab_.tokenize_word(word, scratch); });
+      pos = next.end + next.special_size;
+      (step_a ? n_a : n_b) += scratch.size() + (next.special_size > 0);
+      (step_a ? all_a : all_b) = pos == text.size();
+    }
+    return detail::longest_first_lengths(n_a, n_b, budget);
   }
 
   wordpiece vocab_;
   basic_tokenizer basic_;
   special_tokens specials_;
   std::array<std::pair<std::string, int32_t>, 5> split_tokens_;
+  std::array<bool, 256> starts_special_{};  // the first bytes of split_tokens_ ("[")
   int32_t unk_id_ = -1, sep_id_ = -1, pad_id_ = -1, cls_id_ = -1, mask_id_ = -1;
 };
 

@@ -7,12 +7,15 @@
 /// (a full checkpoint), in the same format.
 
 #include <bitfit/core/error.hpp>
+#include <bitfit/core/json.hpp>
 #include <bitfit/io/safetensors.hpp>
 #include <bitfit/model/params.hpp>
 #include <bitfit/train/head.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -80,15 +83,31 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
   info.bias_terms = get("bias_terms");
   info.backbone_id = get("backbone_id");
   info.extra = get("extra");
-  try {
-    info.labels = nlohmann::json::parse(get("labels")).get<std::vector<std::string>>();
-    info.num_labels = std::stoi(get("num_labels"));
-    info.first_trainable_layer = std::stoi(get("first_trainable_layer"));
-  } catch (const std::exception&) {
-    throw error(path.string() + ": malformed patch metadata (labels / num_labels / first_trainable_layer)");
-  }
+  const auto labels = parse_json_bounded(get("labels"), path.string() + ": patch metadata 'labels'");
+  check(labels.is_array() && std::all_of(labels.begin(), labels.end(), [](const auto& l) { return l.is_string(); }),
+        path.string() + ": malformed patch metadata: 'labels' must be a JSON array of strings, got " +
+            json_excerpt(labels));
+  info.labels = labels.get<std::vector<std::string>>();
+  // All digits (and a '-') to the end, within int: std::stoi would take "3abc" as 3, " 3" as 3.
+  const auto get_int = [&](const char* key) {
+    const std::string text = get(key);
+    int value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    check(ec == std::errc() && end == text.data() + text.size(),
+          path.string() + ": malformed patch metadata: '" + key + "' is " + json_excerpt(text) +
+              ", not an integer in the range of int");
+    return value;
+  };
+  info.num_labels = get_int("num_labels");
+  info.first_trainable_layer = get_int("first_trainable_layer");
   check(info.kind == "bias" || info.kind == "full", path.string() + ": unknown patch kind '" + info.kind + "'");
   check(info.num_labels >= 1 && info.num_labels <= 1000, path.string() + ": bad num_labels");
+  // Predictions index the label list by class id: one label per class, or none for a 1-output
+  // regression head. (The head's tensors are checked against num_labels by shape below.)
+  check(info.labels.empty() ? info.num_labels == 1 : info.labels.size() == std::size_t(info.num_labels),
+        path.string() + ": num_labels " + std::to_string(info.num_labels) + " disagrees with its " +
+            std::to_string(info.labels.size()) + " labels (a classifier has one label per class, a regression " +
+            "head none and num_labels 1)");
   if (info.kind == "bias")
     check(info.backbone_id == backbone_id,
           path.string() + ": patch was trained on backbone " + info.backbone_id + " but this model is " + backbone_id +

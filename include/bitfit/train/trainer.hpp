@@ -132,10 +132,11 @@ inline std::vector<float> predict(const sequence_classifier& m, const std::vecto
   return out;
 }
 
-/// Fraction of examples whose predicted class equals the label.
+/// Fraction of examples whose predicted class equals the label. Compared as floats: a prediction
+/// that is not a class id (a regression output such as 1e30, NaN) is wrong, never converted to int.
 inline double accuracy(const std::vector<float>& pred, const std::vector<encoded_example>& xs) {
   std::size_t ok = 0;
-  for (std::size_t i = 0; i < xs.size(); ++i) ok += int(pred[i]) == xs[i].label;
+  for (std::size_t i = 0; i < xs.size(); ++i) ok += pred[i] == float(xs[i].label);
   return xs.empty() ? 0.0 : double(ok) / double(xs.size());
 }
 
