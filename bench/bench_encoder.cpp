@@ -1,5 +1,5 @@
 // Encoder forward throughput (tokens/s) at the default model's shape and at BERT-base shape,
-// with the machine's single-precision GEMM rate as context. Shapes from issue #2:
+// with the machine's GEMM peak per backend as context. Shapes from issue #2:
 // B x T = 32 x 64 and 8 x 128. Threads: OMP_NUM_THREADS (2 on the project's machines).
 // Fused paths beside their baselines: one (3H, H) GEMM for q, k, v versus three (H, H) GEMMs.
 
@@ -10,18 +10,37 @@
 
 using namespace bitfit;
 
-static void BM_sgemm(benchmark::State& state) {
+// The GEMM peak of this binary on this CPU, n x n x n, per backend: what the step benchmarks'
+// achieved GFLOP/s are measured against. Eigen's kernels are those of the compile flags; oneDNN's
+// are chosen at run time (see gemm.hpp).
+static void BM_gemm(benchmark::State& state, gemm_backend backend, precision prec) {
   const int n = int(state.range(0));
+  if ((backend == gemm_backend::onednn || prec == precision::bf16) && onednn_isa() == "none") {
+    state.SkipWithError("built without oneDNN");
+    return;
+  }
+  if (prec == precision::bf16 && !bf16_available()) {
+    state.SkipWithError("no bf16 matrix instructions on this CPU");
+    return;
+  }
+  const gemm_backend before = current_gemm_backend();
+  set_gemm_backend(backend);
   row_matrix<float> a = row_matrix<float>::Random(n, n), b = row_matrix<float>::Random(n, n), c(n, n);
+  buffer<bf16> b16(std::size_t(n) * n);
+  convert_to_bf16(b16.data(), b.data(), b16.size());
   for (auto _ : state) {
-    c.noalias() = a * b;
+    if (prec == precision::bf16) gemm_abt(c.data(), a.data(), b16.data(), n, n, n, false);
+    else gemm_abt(c.data(), a.data(), b.data(), n, n, n, false);
     benchmark::DoNotOptimize(c.data());
   }
+  set_gemm_backend(before);
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * n * n * n, benchmark::Counter::kIsIterationInvariantRate,
                                                  benchmark::Counter::kIs1000);
   state.counters["threads"] = omp_get_max_threads();
 }
-BENCHMARK(BM_sgemm)->Arg(384)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_gemm, eigen_fp32, gemm_backend::eigen, precision::fp32)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_gemm, onednn_fp32, gemm_backend::onednn, precision::fp32)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_gemm, onednn_bf16, gemm_backend::onednn, precision::bf16)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 static void BM_forward(benchmark::State& state, const char* shape_name) {
   const auto c = bench::shape(shape_name);

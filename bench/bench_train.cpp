@@ -1,9 +1,12 @@
-// One training step (forward + loss + backward + AdamW) at the default model's shape,
-// B x T = 32 x 64, for each fine-tune type, beside the forward pass alone. The bias-only step is
-// the fused path; full_ft (all dW) is its baseline. Run one mode per process for peak memory:
-//   bench_train --benchmark_filter='BM_step/bitfit$'   (bench/compare.py does this for every mode)
-// Counters: tokens/s, saved floats per token (what forward keeps for backward), base RSS after
-// model set-up and peak RSS of the process, in MiB.
+// One training step (forward + loss + backward + AdamW) for each fine-tune type, beside the
+// forward pass alone, at BERT-base 16x64 and 32x128 and MiniLM 32x64, with the frozen matrices in
+// fp32 and in bf16 (where the CPU has bf16 matrix instructions). The bias-only steps are the fused
+// path (no dW code at all); full_ft (every dW) is their baseline. One benchmark per process for
+// peak memory (bench/compare.py runs each alone):
+//   bench_train --benchmark_filter='^BM_step/bitfit/base/16x64/fp32$'
+// Counters: tokens/s; GFLOP/s achieved (model FLOPs of the step: dense layers and attention,
+// forward, input gradients and, for full_ft, weight gradients); floats kept for the backward per
+// token; RSS after set-up and peak RSS, in MiB.
 
 #include "bench_common.hpp"
 
@@ -26,12 +29,27 @@ double current_rss_mib() {
   return double(resident) * 4096.0 / (1024.0 * 1024.0);
 }
 
-void step_bench(benchmark::State& state, fine_tune_type type, runtime_mask terms, bool forward_only) {
-  const auto c = bench::shape("minilm");
-  const int B = 32, T = 64;
-  sequence_classifier model{bench::random_params(c), task_head<float>::init(2, c.hidden_size, 3)};
+enum class mode { forward, bitfit, bq_bm2, frozen, full_ft };
+
+/// Model FLOPs of one step: per layer, the dense layers cost 2·N·P (P = 4H² + 2HI weights) and
+/// attention 4·B·T²·H forward; a backward costs the same again for the input gradients (attention
+/// twice that), and full fine-tuning once more for the weight gradients.
+double step_flops(const bert_config& c, int B, int T, mode m) {
+  const double N = double(B) * T, H = c.hidden_size, P = 4 * H * H + 2 * H * c.intermediate_size;
+  const double dense = 2 * N * P, attn = 4.0 * B * double(T) * T * H, L = c.num_hidden_layers;
+  const double fwd = L * (dense + attn);
+  switch (m) {
+    case mode::forward:
+    case mode::frozen: return fwd;
+    case mode::bitfit:
+    case mode::bq_bm2: return fwd + L * (dense + 2 * attn);
+    case mode::full_ft: return fwd + L * (2 * dense + 2 * attn);
+  }
+  return fwd;
+}
+
+std::vector<encoded_example> examples_of(const token_batch& batch, int B, int T) {
   std::vector<encoded_example> xs;
-  const auto batch = bench::random_batch(B, T, c.vocab_size);
   for (int b = 0; b < B; ++b) {
     encoded_example e;
     e.ids.assign(batch.ids.begin() + b * T, batch.ids.begin() + (b + 1) * T);
@@ -39,12 +57,21 @@ void step_bench(benchmark::State& state, fine_tune_type type, runtime_mask terms
     e.label = b % 2;
     xs.push_back(std::move(e));
   }
+  return xs;
+}
+
+void step_bench(benchmark::State& state, const std::string& shape, int B, int T, mode m, precision prec) {
+  const auto c = bench::shape(shape);
+  sequence_classifier model{bench::random_params(c), task_head<float>::init(2, c.hidden_size, 3)};
+  if (prec == precision::bf16) model.params.store_weights_bf16();
+  const auto batch = bench::random_batch(B, T, c.vocab_size);
+  const auto xs = examples_of(batch, B, T);
   std::vector<std::size_t> idx(static_cast<std::size_t>(B));
   for (int b = 0; b < B; ++b) idx[std::size_t(b)] = std::size_t(b);
   train_options opt;
-  opt.type = type;
-  opt.terms = terms;
-  if (forward_only) {
+  opt.type = m == mode::full_ft ? fine_tune_type::full_ft : m == mode::frozen ? fine_tune_type::frozen : fine_tune_type::bitfit;
+  opt.terms = runtime_mask{m == mode::bq_bm2 ? bitfit_bq_bm2::bits() : bitfit_all::bits()};
+  if (m == mode::forward) {
     encoder_state<float> st;
     const double base = current_rss_mib();
     for (auto _ : state) benchmark::DoNotOptimize(predict_logits(model, batch, st).data());
@@ -62,18 +89,35 @@ void step_bench(benchmark::State& state, fine_tune_type type, runtime_mask terms
     });
   }
   state.counters["tokens/s"] = benchmark::Counter(double(B) * T, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(step_flops(c, B, T, m) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_rss_MiB"] = bench::peak_rss_mib();
   state.counters["threads"] = omp_get_max_threads();
 }
 
-const runtime_mask all_biases{bitfit_all::bits()};
-
 }  // namespace
 
-BENCHMARK_CAPTURE(step_bench, forward, fine_tune_type::bitfit, all_biases, true)->Name("BM_step/forward")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
-BENCHMARK_CAPTURE(step_bench, bitfit, fine_tune_type::bitfit, all_biases, false)->Name("BM_step/bitfit")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
-BENCHMARK_CAPTURE(step_bench, bq_bm2, fine_tune_type::bitfit, runtime_mask{bitfit_bq_bm2::bits()}, false)->Name("BM_step/bitfit_bq_bm2")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
-BENCHMARK_CAPTURE(step_bench, frozen, fine_tune_type::frozen, runtime_mask{}, false)->Name("BM_step/frozen")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
-BENCHMARK_CAPTURE(step_bench, full_ft, fine_tune_type::full_ft, all_biases, false)->Name("BM_step/full_ft")->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
-
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  require_compiled_isa();
+  const std::pair<const char*, mode> modes[] = {{"forward", mode::forward}, {"bitfit", mode::bitfit},
+                                                {"bitfit_bq_bm2", mode::bq_bm2}, {"frozen", mode::frozen},
+                                                {"full_ft", mode::full_ft}};
+  const std::tuple<const char*, int, int> shapes[] = {{"base", 16, 64}, {"base", 32, 128}, {"minilm", 32, 64}};
+  for (const auto& [shape, B, T] : shapes)
+    for (const auto& [name, m] : modes)
+      for (const precision prec : {precision::fp32, precision::bf16}) {
+        if (prec == precision::bf16 && (!bf16_available() || m == mode::full_ft)) continue;
+        const std::string id = std::string("BM_step/") + name + "/" + shape + "/" + std::to_string(B) + "x" +
+                               std::to_string(T) + "/" + std::string(precision_name(prec));
+        benchmark::RegisterBenchmark(id.c_str(), step_bench, std::string(shape), B, T, m, prec)
+            ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
+      }
+  benchmark::AddCustomContext("cpu_model", this_cpu().model);
+  benchmark::AddCustomContext("cpu_features", this_cpu().features());
+  benchmark::AddCustomContext("onednn_isa", onednn_isa());
+  benchmark::AddCustomContext("gemm_backend", std::string(backend_name(current_gemm_backend())));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

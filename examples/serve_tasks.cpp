@@ -60,6 +60,7 @@ int run(int argc, char** argv) {
   }
 
   auto example = [](const bitfit::encoding& e) { return bitfit::encoded_example{e.input_ids, e.token_type_ids}; };
+  bitfit::encoder_state<float> st;  // reused by every prediction: no allocation per line
   std::string line;
   for (int n = 0; std::getline(std::cin, line); ++n) {
     // Tokenized once per line: as one sentence, and as a pair when it has a tab.
@@ -71,7 +72,7 @@ int run(int argc, char** argv) {
       std::copy(t.biases.begin(), t.biases.end(), model.params.biases().begin());
       model.head = t.head;
       const auto& x = t.pair ? pair : single;
-      const float y = bitfit::predict(model, {x})[0];  // a class id (argmax) or a regression value
+      const float y = bitfit::predict(model, {x}, st)[0];  // a class id (argmax) or a regression value
       const bool is_class = !t.info.labels.empty();
       bitfit::check(!is_class || (y >= 0 && y < float(t.info.labels.size())),
                     t.info.task + ": prediction " + std::to_string(y) + " is not a class id");

@@ -4,6 +4,7 @@
 
 #include <bitfit/core/atomic_file.hpp>
 #include <bitfit/core/buffer.hpp>
+#include <bitfit/core/cpu.hpp>
 #include <bitfit/core/error.hpp>
 #include <bitfit/core/json.hpp>
 #include <bitfit/core/view.hpp>
@@ -22,6 +23,7 @@
 #include <bitfit/ops/dropout.hpp>
 #include <bitfit/ops/embedding.hpp>
 #include <bitfit/ops/gelu.hpp>
+#include <bitfit/ops/gemm.hpp>
 #include <bitfit/ops/layernorm.hpp>
 #include <bitfit/ops/linear.hpp>
 #include <bitfit/text/bert_tokenizer.hpp>

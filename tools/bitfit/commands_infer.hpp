@@ -60,12 +60,13 @@ inline int run_encode(int argc, char** argv) {
                {"pool", "cls|mean|pooler", "sentence vector: [CLS] state, token mean or pooler output", "mean"},
                {"pair", "", "each line is first<TAB>second"},
                {"max-length", "N", "truncate to N tokens", "512"},
-               {"batch-size", "N", "sequences per forward pass", "32"}});
+               {"batch-size", "N", "sequences per forward pass", "32"},
+               {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
   if (!opt.parse(argc, argv, 2)) return 0;
   const std::filesystem::path dir = opt.str("model");
   const auto how = parse_pooling(opt.choice("pool", {"cls", "mean", "pooler"}));
   const auto tok = load_tokenizer(dir);
-  const auto params = load_bert_params<float>(dir);
+  const auto params = load_backbone(dir, parse_precision(opt.str("precision"), "--precision"), false).params;
   const int H = params.config.hidden_size;
   const int max_length = int(opt.integer("max-length", opt.has("pair") ? 3 : 2, params.config.max_position_embeddings));
   const int bs = int(opt.integer("batch-size", 1, 4096));
@@ -73,6 +74,7 @@ inline int run_encode(int argc, char** argv) {
   std::vector<float> out;
   out.reserve(lines.size() * std::size_t(H));
   encoder_state<float> st;
+  st.run_pooler = how == pooling::pooler;
   for (std::size_t first = 0; first < lines.size(); first += std::size_t(bs)) {
     token_batch batch;
     for (std::size_t i = first; i < std::min(lines.size(), first + std::size_t(bs)); ++i) {

@@ -67,7 +67,8 @@ inline int run_train(int argc, char** argv) {
                {"warmup-steps", "N", "linear warm-up steps", "0"},
                {"linear-decay", "", "decay the learning rate linearly to 0"},
                {"bucket-by-length", "", "batch examples of similar length together"},
-               {"max-train-examples", "N", "use only the first N training examples (0: all)", "0"}});
+               {"max-train-examples", "N", "use only the first N training examples (0: all)", "0"},
+               {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
   if (!opt.parse(argc, argv, 2)) return 0;
   const auto task = glue_task_named(opt.str("task"));
   const std::filesystem::path data_dir = opt.str("data-dir"), model_dir = opt.str("model"), out_dir = opt.str("output-path");
@@ -92,7 +93,8 @@ inline int run_train(int argc, char** argv) {
   t.bucket_by_length = opt.has("bucket-by-length");
 
   const auto tok = load_tokenizer(model_dir);
-  sequence_classifier model{load_bert_params<float>(model_dir), {}};
+  auto loaded = load_backbone(model_dir, parse_precision(opt.str("precision"), "--precision"));
+  sequence_classifier model{std::move(loaded.params), {}};
   const auto& cfg = model.params.config;
   t.first_trainable_layer = int(opt.integer("first-trainable-layer", 0, cfg.num_hidden_layers - 1));
   const int max_len = int(opt.integer("max-seq-length", task.pair() ? 3 : 2, cfg.max_position_embeddings));
@@ -106,7 +108,7 @@ inline int run_train(int argc, char** argv) {
   for (const auto* set : {&train, &dev})
     for (const auto& x : *set) check(x.label >= 0, data_dir.string() + ": train/dev rows must be labelled");
   std::filesystem::create_directories(out_dir);
-  const std::string backbone = backbone_id(model.params);
+  const std::string backbone = loaded.id;
 
   nlohmann::json metrics = {{"task", task.name},
                             {"model", model_dir.string()},
@@ -119,6 +121,9 @@ inline int run_train(int argc, char** argv) {
                             {"max_seq_length", max_len},
                             {"seed", t.seed},
                             {"threads", omp_get_max_threads()},
+                            {"precision", std::string(precision_name(loaded.weights))},
+                            {"gemm_backend", std::string(backend_name(current_gemm_backend()))},
+                            {"cpu", this_cpu().model},
                             {"train_examples", train.size()},
                             {"dev_examples", dev.size()},
                             {"epoch", nlohmann::json::array()}};
@@ -200,13 +205,15 @@ inline int run_predict(int argc, char** argv) {
                {"input", "FILE.tsv", "GLUE-format TSV of the patch's task (labelled or not)", "", false, true},
                {"output", "FILE.tsv", "predictions: index<TAB>prediction (written atomically)", "", false, true},
                {"max-seq-length", "N", "truncate to N tokens", "128"},
-               {"batch-size", "N", "sequences per forward pass", "64"}});
+               {"batch-size", "N", "sequences per forward pass", "64"},
+               {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
   if (!opt.parse(argc, argv, 2)) return 0;
   const std::filesystem::path model_dir = opt.str("model");
   const auto tok = load_tokenizer(model_dir);
-  sequence_classifier model{load_bert_params<float>(model_dir), {}};
+  auto loaded = load_backbone(model_dir, parse_precision(opt.str("precision"), "--precision"));
+  sequence_classifier model{std::move(loaded.params), {}};
   const std::string patch = opt.str("patch");
-  const auto info = apply_patch(patch, model.params, model.head, backbone_id(model.params));
+  const auto info = apply_patch(patch, model.params, model.head, loaded.id);
   glue_task task;
   try {
     task = glue_task_named(info.task);

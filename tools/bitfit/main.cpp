@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   }
   const std::string_view cmd = argv[1];
   try {
+    bitfit::require_compiled_isa();
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       usage(stdout);
       return 0;

@@ -277,4 +277,26 @@ inline std::string backbone_id(const bert_params<float>& p) {
   return h.hex();
 }
 
+/// A frozen backbone ready for BitFit: its parameters, its identity and the precision its
+/// matrices are stored in.
+struct backbone {
+  bert_params<float> params;
+  std::string id;  ///< backbone_id() of the fp32 weights, taken before any bf16 conversion
+  precision weights = precision::fp32;
+};
+
+/// Loads the model at `path` (any format) in the requested precision: `bf16` stores the encoder
+/// layers' matrices in bf16 and frees their fp32 copy; `automatic` does so only where the CPU has
+/// bf16 matrix instructions (see resolve_precision()). The identity is that of the fp32 file; it
+/// costs a SHA-256 pass over the weights (~1 s for BERT-base), which `identify = false` skips
+/// (id stays empty) for callers that apply no patch.
+inline backbone load_backbone(const std::filesystem::path& path, precision_request request = precision_request::fp32,
+                              bool identify = true) {
+  const precision prec = resolve_precision(request);
+  backbone b{load_bert_params<float>(path), {}, prec};
+  if (identify) b.id = backbone_id(b.params);
+  if (prec == precision::bf16) b.params.store_weights_bf16();
+  return b;
+}
+
 }  // namespace bitfit

@@ -38,8 +38,10 @@ struct encoder_state {
   std::vector<layer_cache<T>> caches;  ///< one per trained layer, plus one reused by frozen ones
   layer_scratch<T> scratch;
   buffer<T> cls;                        // (B, H) the [CLS] rows of the last hidden state
-  buffer<T> pooled;                     // (B, H) tanh(cls W_p^T + b_p)
+  buffer<T> pooled;                     // (B, H) tanh(cls W_p^T + b_p); empty unless run_pooler
+  bool run_pooler = true;               ///< sequence heads read the pooler; mean or [CLS] pooling do not
   const T* last_hidden = nullptr;       // (N, H) valid until the next forward
+  buffer<T> dpre, dcls, dh, dnext;      // backward scratch: (B, H), (B, H), (N, H), (N, H)
 
   /// Floats kept for the backward (a measure of activation memory).
   std::size_t saved_floats() const {
@@ -108,9 +110,10 @@ void encoder_forward(encoder_state<T>& st, const bert_params<T>& p, const token_
   st.last_hidden = hid(L);
 
   // Pooler on the [CLS] rows.
-  st.cls.resize(std::size_t(B) * H), st.pooled.resize(std::size_t(B) * H);
+  st.cls.resize(std::size_t(B) * H), st.pooled.resize(st.run_pooler ? std::size_t(B) * H : 0);
   for (int b = 0; b < B; ++b)
     std::copy_n(st.last_hidden + std::size_t(batch.offsets[std::size_t(b)]) * H, H, st.cls.data() + std::size_t(b) * H);
+  if (!st.run_pooler) return;
   linear_forward(st.pooled.data(), st.cls.data(), p.pooler_W, p.pooler_b, B, H, H);
   for (auto& v : st.pooled) v = std::tanh(v);
 }
@@ -129,7 +132,8 @@ void encoder_backward(bert_params<T>& g, encoder_state<T>& st, const bert_params
   const std::span<const int> offs(batch.offsets);
 
   // pooled = tanh(cls W_p^T + b_p)
-  buffer<T> dpre(std::size_t(B) * H);
+  auto& dpre = st.dpre;
+  dpre.resize(std::size_t(B) * H);
   for (std::size_t i = 0; i < dpre.size(); ++i) dpre[i] = dpooled[i] * (T(1) - st.pooled[i] * st.pooled[i]);
   T* dpool_b = Mask::may_train(term::pooler_b) && mask.trains(term::pooler_b) ? g.pooler_b : nullptr;
   if (st.lowest >= L) {
@@ -137,9 +141,10 @@ void encoder_backward(bert_params<T>& g, encoder_state<T>& st, const bert_params
     return;
   }
   // The [CLS] gradient enters the last hidden state; every other row starts at zero.
-  buffer<T> dcls(std::size_t(B) * H, T(0));
+  auto &dcls = st.dcls, &dh = st.dh, &dnext = st.dnext;
+  dcls.assign(std::size_t(B) * H, T(0));
   linear_backward<W>(dcls.data(), g.pooler_W, dpool_b, dpre.data(), st.cls.data(), p.pooler_W, B, H, H);
-  buffer<T> dh(NH, T(0)), dnext(NH);
+  dh.assign(NH, T(0)), dnext.resize(NH);
   for (int b = 0; b < B; ++b)
     std::copy_n(dcls.data() + std::size_t(b) * H, H, dh.data() + std::size_t(batch.offsets[std::size_t(b)]) * H);
 

@@ -2,18 +2,24 @@
 /// @file params.hpp
 /// BERT parameters in one flat buffer with named views in the paper's notation.
 ///
-/// Layout: [ bias block | weight block ]. Every bias term of the model (the BitFit set) comes
-/// first, so a bias-only gradient, optimizer state or patch is one small contiguous span, and a
-/// gradient buffer for a bias-only policy simply has no weight block. Within a layer q, k, v are
-/// adjacent, so W_qkv (3H, H) and b_qkv (3H) are single views and Q, K, V come out of one GEMM.
+/// Layout: [ bias block | weight block | GEMM block ]. Every bias term of the model (the BitFit
+/// set) comes first, so a bias-only gradient, optimizer state or patch is one small contiguous
+/// span, and a gradient buffer for a bias-only policy simply has no weight block. The encoder
+/// layers' matrices (W_q, W_k, W_v, W_m1, W_m2, W_m3: 77% of BERT-base) come last, so that a
+/// backbone whose frozen matrices are stored in bf16 (store_weights_bf16()) can drop their fp32
+/// copy by truncating the buffer. Within a layer q, k, v are adjacent, so W_qkv (3H, H) and b_qkv
+/// (3H) are single views and Q, K, V come out of one GEMM. Entries keep the HF order whatever
+/// their offsets, so the order of `entries` (and backbone_id()) does not depend on the storage.
 
 #include <bitfit/core/buffer.hpp>
 #include <bitfit/core/error.hpp>
 #include <bitfit/model/config.hpp>
+#include <bitfit/ops/gemm.hpp>
 #include <bitfit/train/mask.hpp>
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -27,6 +33,7 @@ struct param_entry {
   std::size_t offset = 0;  ///< in elements, into the flat buffer
   std::size_t numel = 0;
   bool is_bias = false;    ///< in the bias block (trainable by BitFit)
+  bool is_gemm = false;    ///< an encoder layer's matrix, in the GEMM block
   int layer = -1;          ///< encoder layer, or -1
   term bias_term = term::bq;  ///< which term, when is_bias
 };
@@ -35,15 +42,16 @@ struct param_entry {
 struct param_layout {
   std::vector<param_entry> entries;
   std::size_t bias_size = 0;   ///< elements in the bias block
-  std::size_t total_size = 0;  ///< bias block + weight block
+  std::size_t gemm_offset = 0; ///< where the GEMM block starts (bias + weight blocks before it)
+  std::size_t total_size = 0;  ///< all three blocks
 
   explicit param_layout(const bert_config& c) {
     const std::int64_t H = c.hidden_size, I = c.intermediate_size;
-    auto add = [&](std::string name, std::vector<std::int64_t> shape, bool bias, int layer, term t) {
+    auto add = [&](std::string name, std::vector<std::int64_t> shape, bool bias, int layer, term t,
+                   bool gemm = false) {
       std::size_t n = 1;
       for (auto d : shape) n *= std::size_t(d);
-      entries.push_back({std::move(name), std::move(shape), total_size, n, bias, layer, t});
-      total_size += n;
+      entries.push_back({std::move(name), std::move(shape), 0, n, bias, gemm, layer, t});
     };
     for (int l = 0; l < c.num_hidden_layers; ++l) {
       const std::string p = "encoder.layer." + std::to_string(l) + ".";
@@ -58,23 +66,32 @@ struct param_layout {
     }
     add("embeddings.LayerNorm.bias", {H}, true, -1, term::emb_bLN);
     add("pooler.dense.bias", {H}, true, -1, term::pooler_b);
-    bias_size = total_size;
     add("embeddings.word_embeddings.weight", {c.vocab_size, H}, false, -1, term::bq);
     add("embeddings.position_embeddings.weight", {c.max_position_embeddings, H}, false, -1, term::bq);
     add("embeddings.token_type_embeddings.weight", {c.type_vocab_size, H}, false, -1, term::bq);
     add("embeddings.LayerNorm.weight", {H}, false, -1, term::bq);
     for (int l = 0; l < c.num_hidden_layers; ++l) {
       const std::string p = "encoder.layer." + std::to_string(l) + ".";
-      add(p + "attention.self.query.weight", {H, H}, false, l, term::bq);
-      add(p + "attention.self.key.weight", {H, H}, false, l, term::bq);
-      add(p + "attention.self.value.weight", {H, H}, false, l, term::bq);
-      add(p + "attention.output.dense.weight", {H, H}, false, l, term::bq);
+      add(p + "attention.self.query.weight", {H, H}, false, l, term::bq, true);
+      add(p + "attention.self.key.weight", {H, H}, false, l, term::bq, true);
+      add(p + "attention.self.value.weight", {H, H}, false, l, term::bq, true);
+      add(p + "attention.output.dense.weight", {H, H}, false, l, term::bq, true);
       add(p + "attention.output.LayerNorm.weight", {H}, false, l, term::bq);
-      add(p + "intermediate.dense.weight", {I, H}, false, l, term::bq);
-      add(p + "output.dense.weight", {H, I}, false, l, term::bq);
+      add(p + "intermediate.dense.weight", {I, H}, false, l, term::bq, true);
+      add(p + "output.dense.weight", {H, I}, false, l, term::bq, true);
       add(p + "output.LayerNorm.weight", {H}, false, l, term::bq);
     }
     add("pooler.dense.weight", {H, H}, false, -1, term::bq);
+    // Offsets block by block: biases, other weights, GEMM matrices (each block in HF order).
+    for (auto block : {0, 1, 2}) {
+      for (auto& e : entries) {
+        if ((e.is_bias ? 0 : e.is_gemm ? 2 : 1) != block) continue;
+        e.offset = total_size;
+        total_size += e.numel;
+      }
+      if (block == 0) bias_size = total_size;
+      if (block == 1) gemm_offset = total_size;
+    }
   }
 
   /// The entry named `name` (HF name, "bert." prefix allowed), or null if there is none.
@@ -91,7 +108,8 @@ struct param_layout {
   }
 };
 
-/// Views of one encoder layer. Shapes: H hidden, I intermediate; weights are (out, in).
+/// Views of one encoder layer. Shapes: H hidden, I intermediate; weights are (out, in). When the
+/// backbone keeps its matrices in bf16, W* are null and W*16 hold them.
 template <class T>
 struct layer_params {
   T* Wqkv = nullptr;  // (3H, H)  rows: query, key, value
@@ -106,6 +124,10 @@ struct layer_params {
   T* bm3 = nullptr;   // (H)
   T* gLN2 = nullptr;  // (H)      output.LayerNorm.weight
   T* bLN2 = nullptr;  // (H)
+  const bf16* Wqkv16 = nullptr;  // (3H, H)  bf16 copies of the frozen matrices, or null
+  const bf16* Wm116 = nullptr;   // (H, H)
+  const bf16* Wm216 = nullptr;   // (I, H)
+  const bf16* Wm316 = nullptr;   // (H, I)
   int H = 0;
 
   T* bq() const { return bqkv; }
@@ -133,8 +155,9 @@ template <class T>
 struct bert_params {
   bert_config config;
   param_layout layout;
-  buffer<T> data;  // (bias_size) or (total_size)
+  buffer<T> data;  // (bias_size), (total_size), or (gemm_offset) when the GEMM block is in bf16
   bool has_weights = false;
+  std::shared_ptr<const buffer<bf16>> gemm16;  // (total_size - gemm_offset) or null; read-only, shared
 
   T* word = nullptr;      // (V, H)
   T* pos = nullptr;       // (P, H)
@@ -151,11 +174,12 @@ struct bert_params {
         has_weights(with_weights) {
     bind();
   }
-  bert_params(const bert_params& o) : config(o.config), layout(o.layout), data(o.data), has_weights(o.has_weights) {
+  bert_params(const bert_params& o)
+      : config(o.config), layout(o.layout), data(o.data), has_weights(o.has_weights), gemm16(o.gemm16) {
     bind();
   }
   bert_params& operator=(const bert_params& o) {
-    config = o.config, layout = o.layout, data = o.data, has_weights = o.has_weights;
+    config = o.config, layout = o.layout, data = o.data, has_weights = o.has_weights, gemm16 = o.gemm16;
     bind();
     return *this;
   }
@@ -165,9 +189,29 @@ struct bert_params {
   /// The bias block: every bias term of the model.
   std::span<T> biases() { return {data.data(), layout.bias_size}; }
   std::span<const T> biases() const { return {data.data(), layout.bias_size}; }
-  /// A tensor by HF name; throws if it is a weight and this buffer has none.
+  /// Precision of the encoder layers' matrices.
+  precision weight_precision() const { return gemm16 ? precision::bf16 : precision::fp32; }
+
+  /// Stores the encoder layers' matrices in bf16 for good and frees their fp32 copy (BitFit never
+  /// updates them). Irreversible; take backbone_id() first, it hashes the fp32 values.
+  void store_weights_bf16() {
+    check(has_weights && !gemm16, "store_weights_bf16: needs fp32 weights");
+    if constexpr (std::is_same_v<T, float>) {
+      auto w = std::make_shared<buffer<bf16>>(layout.total_size - layout.gemm_offset);
+      convert_to_bf16(w->data(), data.data() + layout.gemm_offset, w->size());
+      gemm16 = std::move(w);
+      data.resize(layout.gemm_offset);
+      data.shrink_to_fit();
+      bind();
+    } else {
+      throw error("store_weights_bf16: only float parameters have a bf16 form");
+    }
+  }
+
+  /// A tensor by HF name; throws if it is a weight and this buffer has none (in fp32).
   std::span<T> tensor(const param_entry& e) {
     check(e.is_bias || has_weights, "parameter '" + e.name + "' has no storage in a bias-only buffer");
+    check(!e.is_gemm || !gemm16, "parameter '" + e.name + "' is stored in bf16 only (store_weights_bf16)");
     return {data.data() + e.offset, e.numel};
   }
   std::span<const T> tensor(const param_entry& e) const {
@@ -186,7 +230,11 @@ struct bert_params {
     layers.assign(std::size_t(L), layer_params<T>{});
     T* base = data.data();
     auto at = [&](const std::string& name, bool weight) -> T* {
-      return weight && !has_weights ? nullptr : base + layout.find(name).offset;
+      const param_entry& e = layout.find(name);
+      return (weight && !has_weights) || (e.is_gemm && gemm16) ? nullptr : base + e.offset;
+    };
+    auto at16 = [&](const std::string& name) -> const bf16* {
+      return gemm16 ? gemm16->data() + (layout.find(name).offset - layout.gemm_offset) : nullptr;
     };
     for (int l = 0; l < L; ++l) {
       const std::string p = "encoder.layer." + std::to_string(l) + ".";
@@ -204,6 +252,10 @@ struct bert_params {
       lp.Wm2 = at(p + "intermediate.dense.weight", true);
       lp.Wm3 = at(p + "output.dense.weight", true);
       lp.gLN2 = at(p + "output.LayerNorm.weight", true);
+      lp.Wqkv16 = at16(p + "attention.self.query.weight");
+      lp.Wm116 = at16(p + "attention.output.dense.weight");
+      lp.Wm216 = at16(p + "intermediate.dense.weight");
+      lp.Wm316 = at16(p + "output.dense.weight");
     }
     emb_bLN = at("embeddings.LayerNorm.bias", false);
     pooler_b = at("pooler.dense.bias", false);

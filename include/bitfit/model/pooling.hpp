@@ -27,7 +27,10 @@ inline pooling parse_pooling(std::string_view s) {
 template <class T>
 std::vector<T> pool(const encoder_state<T>& st, const token_batch& batch, int H, pooling how) {
   if (how == pooling::cls) return {st.cls.begin(), st.cls.end()};
-  if (how == pooling::pooler) return {st.pooled.begin(), st.pooled.end()};
+  if (how == pooling::pooler) {
+    check(st.run_pooler, "pool: the encoder ran without its pooler (encoder_state::run_pooler)");
+    return {st.pooled.begin(), st.pooled.end()};
+  }
   const int B = batch.size();
   std::vector<T> out(std::size_t(B) * H, T(0));
   for (int b = 0; b < B; ++b) {

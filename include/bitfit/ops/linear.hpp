@@ -1,20 +1,32 @@
 #pragma once
 /// @file linear.hpp
-/// Dense layer y = x W^T + b with PyTorch's (out, in) weight layout.
+/// Dense layer y = x W^T + b with PyTorch's (out, in) weight layout. The products go through the
+/// GEMM seam (gemm.hpp): fp32 weights `W`, or frozen weights stored in bf16 (`W16`, W null).
 
+#include <bitfit/core/error.hpp>
 #include <bitfit/core/view.hpp>
+#include <bitfit/ops/gemm.hpp>
 
 #include <cstddef>
 
 namespace bitfit {
 
-/// out (N, O) = inp (N, I) · W^T (O, I) + b (O).
+/// out (N, O) = inp (N, I) · W^T (O, I) + b (O), with W in fp32 or, when `W16` is given, in bf16.
 /// Caches nothing: the input is needed only for dW, so a bias-only caller never keeps it.
 template <class T>
-void linear_forward(T* out, const T* inp, const T* W, const T* b, int N, int I, int O) {
-  auto y = as_matrix(out, N, O);
-  y.noalias() = as_matrix(inp, N, I) * as_matrix(W, O, I).transpose();
-  if (b) y.rowwise() += as_vector(b, O).transpose();
+void linear_forward(T* out, const T* inp, const T* W, const T* b, int N, int I, int O,
+                    const bf16* W16 = nullptr) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (W16) {
+      gemm_abt(out, inp, W16, N, O, I, false);
+    } else {
+      check(W != nullptr, "linear_forward: no weights (a bias-only buffer?)");
+      gemm_abt(out, inp, W, N, O, I, false);
+    }
+  } else {
+    gemm_abt(out, inp, W, N, O, I, false);
+  }
+  if (b) as_matrix(out, N, O).rowwise() += as_vector(b, O).transpose();
 }
 
 /// db (O) += Σ_n dout (N, O), the rows of dout being `stride` elements apart (default O).
@@ -32,14 +44,21 @@ void bias_backward(T* db, const T* dout, int N, int O, int stride = 0) {
 ///   db   (O)    += sum over tokens of dout   (skipped when db is null)
 ///   dW   (O, I) += dout^T · inp  only in the `WeightGrad` instantiation: a bias-only caller
 ///                 instantiates `linear_backward<false>`, which contains no dW code at all.
+///   With bf16 weights (`W16`) the input gradient is computed from them; dW needs fp32 weights.
 template <bool WeightGrad, class T>
 void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T* W, int N, int I,
-                     int O) {
-  auto dy = as_matrix(dout, N, O);
-  if (dinp) as_matrix(dinp, N, I).noalias() += dy * as_matrix(W, O, I);
+                     int O, const bf16* W16 = nullptr) {
+  if (dinp) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (W16) gemm_ab(dinp, dout, W16, N, I, O, true);
+      else gemm_ab(dinp, dout, W, N, I, O, true);
+    } else {
+      gemm_ab(dinp, dout, W, N, I, O, true);
+    }
+  }
   if (db) bias_backward(db, dout, N, O);
   if constexpr (WeightGrad) {
-    if (dW) as_matrix(dW, O, I).noalias() += dy.transpose() * as_matrix(inp, N, I);
+    if (dW) gemm_atb_accumulate(dW, dout, inp, O, I, N);
   }
 }
 

@@ -113,11 +113,13 @@ inline std::vector<float> predict_logits(const sequence_classifier& m, const tok
   return logits;
 }
 
-/// Predictions for examples: class ids (as float) or regression values, in input order.
-inline std::vector<float> predict(const sequence_classifier& m, const std::vector<encoded_example>& xs, int batch_size = 64) {
+/// Predictions for examples: class ids (as float) or regression values, in input order. `st`
+/// holds the activations between calls: a caller that predicts again (a server) passes the same
+/// one and allocates nothing once it has seen its largest batch.
+inline std::vector<float> predict(const sequence_classifier& m, const std::vector<encoded_example>& xs,
+                                  encoder_state<float>& st, int batch_size = 64) {
   std::vector<float> out;
   out.reserve(xs.size());
-  encoder_state<float> st;
   for (std::size_t first = 0; first < xs.size(); first += std::size_t(batch_size)) {
     token_batch batch;
     const std::size_t last = std::min(xs.size(), first + std::size_t(batch_size));
@@ -130,6 +132,12 @@ inline std::vector<float> predict(const sequence_classifier& m, const std::vecto
     }
   }
   return out;
+}
+
+/// predict() with activations of its own (freed on return).
+inline std::vector<float> predict(const sequence_classifier& m, const std::vector<encoded_example>& xs, int batch_size = 64) {
+  encoder_state<float> st;
+  return predict(m, xs, st, batch_size);
 }
 
 /// Fraction of examples whose predicted class equals the label. Compared as floats: a prediction
@@ -198,6 +206,9 @@ class trainer {
         dhead_(model.head.C, model.head.H) {
     const auto& layout = m_.params.layout;
     if constexpr (Mask::weight_grads) {
+      check(m_.params.weight_precision() == precision::fp32,
+            std::string(fine_tune_type_name(opt.type)) + " trains weight matrices, which a bf16 backbone stores "
+            "frozen: load it in fp32");
       if (opt.type == fine_tune_type::rand_uniform)
         keep_ = random_uniform_subset(layout, layout.bias_size, opt.seed);
       else if (opt.type == fine_tune_type::rand_row_col)
