@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Runs our benchmarks and the PyTorch peer in the same session and prints the comparison table
-of docs/PERFORMANCE.md (markdown). Every mode runs in its own process, so peak RSS is per mode.
+"""Runs our benchmarks and the PyTorch peer in the same session and prints the tables of
+docs/PERFORMANCE.md (markdown). Every measurement runs in its own process, so peak RSS is its own.
 
     scripts/setup-python && cmake --build build --target bench_encoder bench_train
-    .venv/bin/python bench/compare.py [--build build] [--json out.json]
+    .venv/bin/python bench/compare.py [--build build] [--json runs/bench.json]   (~30 min)
 
-Ratios are ours / peer for tokens/s (higher is better for us) and ours / peer for memory.
+Grid: forward, bitfit, bitfit_bq_bm2, frozen and full_ft steps at BERT-base 16x64 and 32x128 and
+MiniLM 32x64; ours with the frozen matrices in fp32 and in bf16 (full_ft only fp32: it trains
+them), the peer in fp32 and under torch.autocast("cpu", dtype=torch.bfloat16). Ratios are ours /
+peer for tokens/s (higher is better for us) and ours / peer for peak memory (lower is better).
+GFLOP/s are model FLOPs of the step (bench_train.cpp's step_flops) over its time, beside the GEMM
+peak the same binary measures at 1024^3.
 """
 import argparse
 import json
@@ -16,20 +21,27 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, OMP_NUM_THREADS="2")
+GRID = [("base", 16, 64), ("base", 32, 128), ("minilm", 32, 64)]
+MODES = ["forward", "bitfit", "bitfit_bq_bm2", "frozen", "full_ft"]
 
 
 def ours(binary, name):
-    out = subprocess.run([str(binary), f"--benchmark_filter=^{name}(/|$)", "--benchmark_format=json"],
+    out = subprocess.run([str(binary), f"--benchmark_filter=^{name}$", "--benchmark_format=json"],
                          check=True, capture_output=True, text=True, env=ENV).stdout
-    b = json.loads(out)["benchmarks"][0]
-    return {k: b.get(k) for k in ("tokens/s", "peak_rss_MiB", "base_rss_MiB", "saved_floats_per_token", "GFLOP/s")} | {
-        "real_time_ms": b["real_time"]}
+    doc = json.loads(out)
+    if not doc["benchmarks"]:
+        return None
+    b = doc["benchmarks"][0]
+    if b.get("error_occurred"):
+        return None
+    keys = ("tokens/s", "GFLOP/s", "peak_rss_MiB", "base_rss_MiB", "saved_floats_per_token")
+    return {k: b.get(k) for k in keys} | {"real_time_ms": b["real_time"], "context": doc["context"]}
 
 
-def peer(mode, shape, B, T):
-    out = subprocess.run([sys.executable, str(REPO / "bench" / "peer_torch.py"), "--mode", mode, "--shape", shape,
-                          "--batch", str(B), "--seq-len", str(T)], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def peer(args):
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "peer_torch.py"), "--warmup", "1", "--min-iters", "3"] + args,
+                         check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.strip().splitlines()]
 
 
 def main():
@@ -38,28 +50,41 @@ def main():
     ap.add_argument("--json", help="also write every raw number here")
     a = ap.parse_args()
     enc, tr = Path(a.build) / "bench" / "bench_encoder", Path(a.build) / "bench" / "bench_train"
-    raw = {"sgemm_1024": ours(enc, "BM_sgemm/1024")}
-    rows = []
-    for shape, B, T in [("minilm", 32, 64), ("minilm", 8, 128), ("base", 32, 64), ("base", 8, 128)]:
-        o, p = ours(enc, f"BM_forward/{shape}/{B}/{T}"), peer("forward", shape, B, T)
-        rows.append(("forward", shape, B, T, o, p))
-    for mode in ["forward", "bitfit", "bitfit_bq_bm2", "frozen", "full_ft"]:
-        o = ours(tr, f"BM_step/{mode}")
-        p = peer(mode, "minilm", 32, 64) if mode in ("forward", "bitfit", "full_ft") else None
-        rows.append((f"train step: {mode}" if mode != "forward" else "forward + head", "minilm", 32, 64, o, p))
-    print(f"Machine SGEMM (Eigen, 1024^3, 2 threads): {raw['sgemm_1024']['GFLOP/s'] / 1e9:.1f} GFLOP/s\n")
-    print("| what | shape | B x T | ours tokens/s | PyTorch tokens/s | ratio | ours peak RSS MiB (step adds) | PyTorch peak RSS MiB (step adds) | memory ratio |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-    for what, shape, B, T, o, p in rows:
-        ot, orss, obase = o["tokens/s"], o["peak_rss_MiB"], o.get("base_rss_MiB") or 0
-        if p:
-            pt, prss, pbase = p["tokens_per_s"], p["peak_rss_mib"], p["base_rss_mib"]
-            print(f"| {what} | {shape} | {B}x{T} | {ot:.0f} | {pt:.0f} | {ot / pt:.2f}x | {orss:.0f} ({orss - obase:.0f}) | "
-                  f"{prss:.0f} ({prss - pbase:.0f}) | {orss / prss:.2f}x |")
-        else:
-            print(f"| {what} | {shape} | {B}x{T} | {ot:.0f} | | | {orss:.0f} ({orss - obase:.0f}) | | |")
-        raw[f"{what}/{shape}/{B}x{T}"] = {"ours": o, "peer": p}
+    raw = {"gemm": {}, "steps": {}}
+    for backend in ("eigen_fp32", "onednn_fp32", "onednn_bf16"):
+        raw["gemm"][f"ours {backend}"] = ours(enc, f"BM_gemm/{backend}/1024/real_time")
+    for r in peer(["--gemm-peak"]):
+        raw["gemm"][f"PyTorch {r['precision']}"] = r
+    context = next(v["context"] for v in raw["gemm"].values() if v and "context" in v)
+
+    print(f"CPU: {context.get('cpu_model')} ({context.get('cpu_features')}; oneDNN ISA {context.get('onednn_isa')}), "
+          f"2 threads\n")
+    print("| GEMM 1024^3 | GFLOP/s |\n|---|---:|")
+    for name, v in raw["gemm"].items():
+        g = None if v is None else (v["GFLOP/s"] / 1e9 if "GFLOP/s" in v else v["gflops"])
+        print(f"| {name} | {'n/a' if g is None else f'{g:.0f}'} |")
+    peak = {p: (raw["gemm"].get(f"ours onednn_{p}") or {}).get("GFLOP/s") for p in ("fp32", "bf16")}
+
+    for shape, B, T in GRID:
+        print(f"\n### {shape} {B}x{T}\n")
+        print("| mode | precision | ours tok/s | GFLOP/s (% of GEMM peak) | PyTorch tok/s | ratio | ours peak RSS MiB (step adds) "
+              "| PyTorch peak RSS MiB (step adds) | memory ratio |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for mode in MODES:
+            for prec in ("fp32", "bf16"):
+                o = ours(tr, f"BM_step/{mode}/{shape}/{B}x{T}/{prec}/min_time:3.000/real_time")
+                p = peer(["--mode", mode, "--shape", shape, "--batch", str(B), "--seq-len", str(T), "--precision", prec])[-1]
+                raw["steps"][f"{mode}/{shape}/{B}x{T}/{prec}"] = {"ours": o, "peer": p}
+                pt, prss, pbase = p["tokens_per_s"], p["peak_rss_mib"], p["base_rss_mib"]
+                if o is None:
+                    print(f"| {mode} | {prec} | n/a | | {pt:.0f} | | | {prss:.0f} ({prss - pbase:.0f}) | |")
+                    continue
+                ot, orss, obase, gf = o["tokens/s"], o["peak_rss_MiB"], o["base_rss_MiB"] or 0, o["GFLOP/s"]
+                pk = f" ({100 * gf * 1e9 / peak[prec]:.0f}%)" if peak.get(prec) else ""
+                print(f"| {mode} | {prec} | {ot:.0f} | {gf:.0f}{pk} | {pt:.0f} | {ot / pt:.2f}x | {orss:.0f} ({orss - obase:.0f}) | "
+                      f"{prss:.0f} ({prss - pbase:.0f}) | {orss / prss:.2f}x |", flush=True)
     if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(raw, indent=2) + "\n")
 
 

@@ -132,13 +132,13 @@ def trains(mode, name):
     return False  # frozen
 
 
-def median_time(step):
-    """Median seconds of step() after WARMUP calls; at least MIN_ITERS calls and MIN_SECONDS."""
-    for _ in range(WARMUP):
+def median_time(step, warmup=WARMUP, min_iters=MIN_ITERS):
+    """Median seconds of step() after `warmup` calls; at least `min_iters` calls and MIN_SECONDS."""
+    for _ in range(warmup):
         step()
     times = []
     start = time.perf_counter()
-    while len(times) < MIN_ITERS or time.perf_counter() - start < MIN_SECONDS:
+    while len(times) < min_iters or time.perf_counter() - start < MIN_SECONDS:
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
@@ -216,7 +216,7 @@ def worker(args):
 
     reset = reset_peak_rss()
     base_rss = current_rss_mib()
-    median, iters = median_time(step)
+    median, iters = median_time(step, args.warmup, args.min_iters)
     print(json.dumps({
         "peer": "pytorch", "mode": args.mode, "shape": args.shape, "model": Path(args.model).name,
         "precision": args.precision, "B": B, "T": T, "threads": args.threads,
@@ -229,7 +229,7 @@ def worker(args):
 def run_fresh(args, extra):
     """Runs this script as a worker with `extra` arguments in a fresh process; echoes its JSON."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker",
-           "--threads", str(args.threads)] + extra
+           "--threads", str(args.threads), "--warmup", str(args.warmup), "--min-iters", str(args.min_iters)] + extra
     # Keep OpenMP/MKL from starting more threads than torch is told to use.
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads))
@@ -255,6 +255,8 @@ def main():
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--precision", choices=PRECISIONS, default="fp32")
     ap.add_argument("--threads", type=int, default=THREADS)
+    ap.add_argument("--warmup", type=int, default=WARMUP, help="untimed steps before timing")
+    ap.add_argument("--min-iters", type=int, default=MIN_ITERS, help="timed steps at least (and 5 s)")
     ap.add_argument("--model", help="model directory for a single run (default: models/"
                     "all-MiniLM-L6-v2 for --shape minilm, models/bert-base-uncased for base)")
     ap.add_argument("--blas-dir", help="directory with an optimised libblas.so.3 for the workers")

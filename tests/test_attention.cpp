@@ -1,7 +1,8 @@
 // attention_forward / attention_backward on a packed batch: a naive reference for the forward,
 // and finite-difference checks of dqkv with several sequence lengths (one of length 1), several
 // head counts, and with the attention dropout off and active (with a fixed seed the dropout is a
-// fixed linear map, so the loss stays differentiable and FD applies).
+// fixed linear map, so the loss stays differentiable and FD applies); the per-thread scratch that
+// replaced the per-head temporaries leaks nothing from one call into the next.
 #include <bitfit/ops/attention.hpp>
 
 #include "grad_check.hpp"
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <vector>
 
 using namespace bitfit;
@@ -104,4 +106,32 @@ TEST_CASE("attention_backward matches finite differences") {
       check_gradient("dqkv", [&] { return c.loss(); }, c.qkv.data(), dqkv.data(), dqkv.size());
     }
   }
+}
+
+TEST_CASE("attention: reusing the per-thread scratch across calls and shapes changes nothing") {
+  // The (T, T) temporaries live in per-thread buffers that only grow. A call on long sequences
+  // leaves stale values behind; a later call on short ones must give the bits of a first call.
+  // The caller's buffers stay put: Eigen's row sums round according to where a row starts, so
+  // only calls over the same addresses can be compared bit for bit.
+  const dropout_site drop{0.2, 99};
+  const int A = 2, n_max = 140;
+  std::vector<double> qkv(std::size_t(n_max) * 3 * H), dctx(std::size_t(n_max) * H), ctx(dctx.size()),
+      P(std::size_t(A) * 60 * 60 * 4), dqkv(qkv.size());
+  auto run = [&](const std::vector<int>& offs, std::uint64_t seed) {
+    const std::size_t n = std::size_t(offs.back());
+    test::rng r(seed);
+    r.fill(std::span(qkv).first(n * 3 * H));
+    r.fill(std::span(dctx).first(n * H));
+    REQUIRE(attention_cache_size(offs, A) <= P.size());
+    attention_forward(ctx.data(), P.data(), qkv.data(), offs, H, A, drop);
+    attention_backward(dqkv.data(), dctx.data(), qkv.data(), P.data(), offs, H, A, drop);
+    std::vector<double> result(ctx.begin(), ctx.begin() + std::ptrdiff_t(n * H));
+    result.insert(result.end(), dqkv.begin(), dqkv.begin() + std::ptrdiff_t(n * 3 * H));
+    return result;
+  };
+  const std::vector<int> small = {0, 3, 4, 9}, large = {0, 40, 41, 101, 140};
+  const auto first = run(small, 1);
+  const auto big = run(large, 2);  // grows every buffer and fills it with other values
+  CHECK(run(small, 1) == first);
+  CHECK(run(large, 2) == big);
 }

@@ -1,5 +1,7 @@
 // dropout: the keep-mask is a pure function of (seed, index); its statistics; the backward is
-// the same linear map as the forward; an inactive site is the identity.
+// the same linear map as the forward; an inactive site is the identity; the vectorised loops
+// (integer threshold, bitwise select) give dropout_keep's mask exactly, also at p equal to an
+// element's own uniform, and in float.
 #include <bitfit/ops/dropout.hpp>
 
 #include "grad_check.hpp"
@@ -7,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 using namespace bitfit;
@@ -109,4 +112,79 @@ TEST_CASE("an inactive dropout site is the identity") {
   std::vector<double> dx(x.size(), -5.0);
   dropout_backward(dx.data(), x.data(), n_big, off);
   CHECK(dx == x);
+}
+
+namespace {
+/// The uniform dropout_keep compares with p for element i.
+double uniform_of(const dropout_site& s, std::uint64_t i) {
+  return double(detail::mix64(s.seed ^ (i * detail::dropout_index_mul)) >> 11) * 0x1.0p-53;
+}
+}  // namespace
+
+TEST_CASE("dropout_forward keeps exactly dropout_keep's elements, at the boundary too") {
+  // The vectorised loop tests (mix >> 11) >= ceil(p · 2^53) in integers; dropout_keep tests
+  // (mix >> 11) · 2^-53 >= p in double. Element i with uniform u_i is kept at p = u_i (>=) and
+  // dropped at the next double above u_i: the two tests must agree on both sides of the boundary.
+  const std::uint64_t first = 12345;
+  const std::ptrdiff_t n = 1000;  // several 256-element chunks and a partial one
+  const std::vector<double> x(std::size_t(n), 3.0);
+  std::vector<double> y(x.size());
+  for (std::uint64_t seed : {1ull, 0xFFFFFFFFFFFFFFFFull}) {
+    for (std::uint64_t i : {first, first + 300, first + n - 1}) {
+      const double u = uniform_of(dropout_site{0.5, seed}, i);
+      for (const double p : {u, std::nextafter(u, 1.0), std::nextafter(u, 0.0)}) {
+        CAPTURE(seed);
+        CAPTURE(i);
+        CAPTURE(p);
+        const dropout_site s{p, seed};
+        dropout_forward(y.data(), x.data(), n, s, first);
+        CHECK((y[std::size_t(i - first)] != 0.0) == (p <= u));
+        CHECK(y == reference(x, s, first));
+      }
+    }
+  }
+  // Probabilities that are and are not multiples of 2^-53.
+  for (const double p : {0.1, 0.5, 0x1.0p-53, 1.0 - 0x1.0p-53, 1.0 / 3.0}) {
+    CAPTURE(p);
+    const dropout_site s{p, 77};
+    dropout_forward(y.data(), x.data(), n, s, first);
+    CHECK(y == reference(x, s, first));
+  }
+}
+
+TEST_CASE("float dropout: the same mask and scale as the element-wise definition") {
+  const dropout_site s{0.1, 4321};
+  test::rng r(4);
+  std::vector<float> x(std::size_t(n_big) + 5), y(x.size());
+  for (auto& v : x) v = float(r.uniform());
+  // An odd offset into the buffers and an odd global index: no alignment to lean on.
+  dropout_forward(y.data() + 1, x.data() + 1, n_big, s, 3);
+  const float scale = float(1.0 / (1.0 - s.p));
+  std::size_t wrong = 0;
+  for (std::ptrdiff_t i = 0; i < n_big; ++i) {
+    const float want = dropout_keep(s, std::uint64_t(3 + i)) ? x[std::size_t(i + 1)] * scale : 0.0f;
+    wrong += y[std::size_t(i + 1)] != want;
+  }
+  CHECK(wrong == 0);
+  CHECK(y[0] == 0.0f);  // untouched around the slice
+  CHECK(y[std::size_t(n_big) + 1] == 0.0f);
+}
+
+TEST_CASE("dropout drops non-finite values like any other") {
+  // The select is a bitwise and: a dropped inf or NaN becomes +0, a kept one stays.
+  const dropout_site s{0.5, 8};
+  std::vector<double> x(64), y(64);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = i % 2 ? std::numeric_limits<double>::infinity() : std::nan("");
+  dropout_forward(y.data(), x.data(), 64, s);
+  std::size_t dropped = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    if (dropout_keep(s, i)) {
+      CHECK((i % 2 ? std::isinf(y[i]) : std::isnan(y[i])));
+    } else {
+      CHECK(y[i] == 0.0);
+      CHECK_FALSE(std::signbit(y[i]));
+      ++dropped;
+    }
+  }
+  CHECK(dropped > 0);
 }

@@ -1,10 +1,12 @@
 // layernorm_forward / layernorm_backward: normalisation, finite-difference checks of dinp, dg and
-// db (also on the OpenMP path, N > 64), accumulation, and the frozen-gain instantiation.
+// db (also on the OpenMP path, N > 64), accumulation, the frozen-gain instantiation, and float
+// results independent of the thread count and of where the rows sit in memory.
 #include <bitfit/ops/layernorm.hpp>
 
 #include "grad_check.hpp"
 
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <vector>
 
@@ -91,4 +93,61 @@ TEST_CASE("layernorm_backward accumulates, and <false> leaves the gain gradient 
   layernorm_backward<true>(static_cast<double*>(nullptr), dg2.data(), static_cast<double*>(nullptr),
                            c.R.data(), c.xhat.data(), c.rstd.data(), c.g.data(), c.N, c.H);
   for (std::size_t i = 0; i < dg.size(); ++i) CHECK(dg2[i] == doctest::Approx(dg0[i] + dg[i]).epsilon(1e-13));
+}
+
+namespace {
+/// float LayerNorm forward and backward (all gradients) over N x H values starting `shift`
+/// floats into their buffers, with OpenMP limited to `threads`.
+struct float_ln_run {
+  std::vector<float> y, xhat, rstd, dx, dg, db;
+};
+float_ln_run run_float_ln(int N, int H, int threads, std::size_t shift) {
+  test::rng r(5);
+  const std::size_t NH = std::size_t(N) * H;
+  std::vector<float> x(NH + shift), g(std::size_t(H) + shift), b(std::size_t(H) + shift), dy(NH + shift);
+  for (std::size_t i = 0; i < NH; ++i) x[shift + i] = float(r.uniform(-2, 2)) + (i % 7 == 0 ? 10.0f : 0.0f);
+  for (int h = 0; h < H; ++h) g[shift + std::size_t(h)] = float(r.uniform(0.5, 1.5)), b[shift + std::size_t(h)] = float(r.uniform());
+  for (std::size_t i = 0; i < NH; ++i) dy[shift + i] = float(r.uniform());
+  std::vector<float> y(NH + shift), xhat(NH + shift), rstd(std::size_t(N) + shift), dx(NH + shift, 0.5f),
+      dg(std::size_t(H) + shift, 0.25f), db(std::size_t(H) + shift, 0.125f);
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  layernorm_forward(y.data() + shift, xhat.data() + shift, rstd.data() + shift, x.data() + shift, g.data() + shift,
+                    b.data() + shift, N, H, 1e-12);
+  layernorm_backward<true>(dx.data() + shift, dg.data() + shift, db.data() + shift, dy.data() + shift,
+                           xhat.data() + shift, rstd.data() + shift, g.data() + shift, N, H);
+  omp_set_num_threads(before);
+  auto unshift = [shift](const std::vector<float>& v) { return std::vector<float>(v.begin() + std::ptrdiff_t(shift), v.end()); };
+  return {unshift(y), unshift(xhat), unshift(rstd), unshift(dx), unshift(dg), unshift(db)};
+}
+}  // namespace
+
+TEST_CASE("float LayerNorm: the same bits for any thread count and any row alignment") {
+  // N > 64 and N·H > 65536: the parallel paths of the rows and of the token reductions; H = 770
+  // leaves a partial block; shifting every buffer by one float moves each row off its alignment.
+  const int N = 100, H = 770;
+  const auto two = run_float_ln(N, H, 2, 0), one = run_float_ln(N, H, 1, 0), shifted = run_float_ln(N, H, 2, 1);
+  for (const auto* other : {&one, &shifted}) {
+    CHECK(other->y == two.y);
+    CHECK(other->xhat == two.xhat);
+    CHECK(other->rstd == two.rstd);
+    CHECK(other->dx == two.dx);
+    CHECK(other->dg == two.dg);
+    CHECK(other->db == two.db);
+  }
+}
+
+TEST_CASE("float LayerNorm agrees with the double computation") {
+  // Statistics in double: the float result is the double one rounded, up to a few ulp.
+  const int N = 7, H = 770;
+  const auto f = run_float_ln(N, H, 2, 0);
+  test::rng r(5);
+  const std::size_t Hs = H, Ns = N;
+  std::vector<double> x(Ns * Hs), g(Hs), b(Hs);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = double(float(r.uniform(-2, 2)) + (i % 7 == 0 ? 10.0f : 0.0f));
+  for (int h = 0; h < H; ++h) g[std::size_t(h)] = double(float(r.uniform(0.5, 1.5))), b[std::size_t(h)] = double(float(r.uniform()));
+  std::vector<double> y(x.size()), xhat(x.size()), rstd(Ns);
+  layernorm_forward(y.data(), xhat.data(), rstd.data(), x.data(), g.data(), b.data(), N, H, 1e-12);
+  for (std::size_t i = 0; i < y.size(); ++i) CHECK(f.y[i] == doctest::Approx(y[i]).epsilon(1e-5).scale(1.0));
+  for (int n = 0; n < N; ++n) CHECK(f.rstd[std::size_t(n)] == doctest::Approx(rstd[std::size_t(n)]).epsilon(1e-6));
 }

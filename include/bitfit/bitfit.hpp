@@ -26,6 +26,7 @@
 #include <bitfit/ops/gemm.hpp>
 #include <bitfit/ops/layernorm.hpp>
 #include <bitfit/ops/linear.hpp>
+#include <bitfit/ops/residual_layernorm.hpp>
 #include <bitfit/text/bert_tokenizer.hpp>
 #include <bitfit/train/mask.hpp>
 #include <bitfit/data/encode.hpp>

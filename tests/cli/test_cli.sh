@@ -67,6 +67,13 @@ expect_error "malformed TSV" "bad/train.tsv:3" -- \
   "$bitfit" train --task sst2 --data-dir "$tmp/bad" --model "$model" --output-path "$tmp/r"
 expect_error "corrupt patch" "bad.safetensors" -- \
   "$bitfit" predict --model "$model" --patch "$tmp/bad.safetensors" --input "$data/glue/SST-2/dev.tsv" --output "$tmp/p.tsv"
+expect_error "unknown precision" "precision 'fp16' is not one of fp32, bf16, auto" -- \
+  "$bitfit" encode --model "$model" --output "$tmp/e.npy" --precision fp16
+# An AVX2-only CPU, as oneDNN sees it when capped: bf16 is refused with the reason, auto is fp32.
+expect_error "bf16 without bf16 hardware" "needs oneDNN and a CPU with AVX512-BF16 or AMX" -- \
+  env ONEDNN_MAX_CPU_ISA=AVX2 "$bitfit" encode --model "$model" --output "$tmp/e.npy" --precision bf16
+printf 'a b\n' | ONEDNN_MAX_CPU_ISA=AVX2 "$bitfit" encode --model "$model" --output "$tmp/auto.npy" --precision auto 2>/dev/null ||
+  fail "encode --precision auto on a capped CPU exited non-zero"
 
 # tokenize: ids of the uncased vocabulary, [CLS] ... [SEP], pairs with --pair.
 got=$(printf 'hello world\nnaïve café\n' | "$bitfit" tokenize --model "$model")

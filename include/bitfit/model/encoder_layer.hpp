@@ -15,6 +15,7 @@
 #include <bitfit/ops/gelu.hpp>
 #include <bitfit/ops/layernorm.hpp>
 #include <bitfit/ops/linear.hpp>
+#include <bitfit/ops/residual_layernorm.hpp>
 #include <bitfit/train/mask.hpp>
 
 #include <algorithm>
@@ -90,18 +91,17 @@ void encoder_layer_forward(T* out, layer_cache<T>& cache, const T* inp, const la
   T* h4 = full ? cache.h4.data() : s.i1.data();
   T* h = s.b.data();  // h2, then h5, each summed with its residual in place
 
+  // Each GEMM writes without its bias; the bias add is fused into the element-wise pass after it.
   linear_forward(cache.qkv.data(), inp, p.Wqkv, p.bqkv, N, H, 3 * H, p.Wqkv16);
   attention_forward(ctx, cache.P.data(), cache.qkv.data(), offsets, H, A, drop.attn);
-  linear_forward(h, ctx, p.Wm1, p.bm1, N, H, H, p.Wm116);
-  dropout_forward(h, h, std::ptrdiff_t(N) * H, drop.h2);
-  as_matrix(h, N, H) += as_matrix(inp, N, H);
-  layernorm_forward(h3, cache.xhat1.data(), cache.rstd1.data(), h, p.gLN1, p.bLN1, N, H, cfg.layer_norm_eps);
-  linear_forward(cache.h4pre.data(), h3, p.Wm2, p.bm2, N, H, I, p.Wm216);
-  gelu_forward(h4, cache.h4pre.data(), std::ptrdiff_t(N) * I, cfg.activation());
-  linear_forward(h, h4, p.Wm3, p.bm3, N, I, H, p.Wm316);
-  dropout_forward(h, h, std::ptrdiff_t(N) * H, drop.h5);
-  as_matrix(h, N, H) += as_matrix(h3, N, H);
-  layernorm_forward(out, cache.xhat2.data(), cache.rstd2.data(), h, p.gLN2, p.bLN2, N, H, cfg.layer_norm_eps);
+  linear_forward(h, ctx, p.Wm1, static_cast<const T*>(nullptr), N, H, H, p.Wm116);
+  residual_layernorm_forward(h3, cache.xhat1.data(), cache.rstd1.data(), h, p.bm1, inp, p.gLN1, p.bLN1, N, H,
+                             cfg.layer_norm_eps, drop.h2);
+  linear_forward(cache.h4pre.data(), h3, p.Wm2, static_cast<const T*>(nullptr), N, H, I, p.Wm216);
+  bias_gelu_forward(h4, cache.h4pre.data(), cache.h4pre.data(), p.bm2, N, I, cfg.activation());
+  linear_forward(h, h4, p.Wm3, static_cast<const T*>(nullptr), N, I, H, p.Wm316);
+  residual_layernorm_forward(out, cache.xhat2.data(), cache.rstd2.data(), h, p.bm3, h3, p.gLN2, p.bLN2, N, H,
+                             cfg.layer_norm_eps, drop.h5);
 }
 
 /// Backward of encoder_layer_forward for a gradient-computing policy.
@@ -118,32 +118,29 @@ void encoder_layer_backward(T* dinp, const layer_params<T>& g, const T* dout,
   constexpr bool W = Mask::weight_grads;
   const int N = offsets.back(), H = cfg.hidden_size, I = cfg.intermediate_size,
             A = cfg.num_attention_heads;
-  const std::size_t NH = std::size_t(N) * H;
   auto grad_of = [&](term t, T* view) -> T* {
     return Mask::may_train(t) && mask.trains(t) ? view : nullptr;
   };
-  T* d_sum = s.a.data();  // d(h5 + h3), then dh3
-  T* d_h = s.b.data();    // dh5, then d(h2 + x)
+  T* d_sum = s.a.data();  // dh3 (residual + MLP path), then d(h1 W_m1^T + b_m1)
+  T* d_h = s.b.data();    // d(h4 W_m3^T + b_m3)
   T* d_ctx = s.c.data();
   T* d_mid = s.i2.data();  // dh4, then d(h4pre)
+  constexpr bool overwrite = false;  // the input gradient of a GEMM that has no other path
 
-  // out = LN2(h5 + h3)
-  std::fill_n(d_sum, NH, T(0));
-  layernorm_backward<W>(d_sum, g.gLN2, grad_of(term::bLN2, g.bLN2), dout, c.xhat2.data(), c.rstd2.data(), p.gLN2, N, H);
-  // h5 = Dropout(h4 W_m3^T + b_m3)
-  dropout_backward(d_h, d_sum, std::ptrdiff_t(NH), drop.h5);
-  std::fill_n(d_mid, std::size_t(N) * I, T(0));
-  linear_backward<W>(d_mid, g.Wm3, grad_of(term::bm3, g.bm3), d_h, W ? c.h4.data() : nullptr, p.Wm3, N, I, H, p.Wm316);
+  // out = LN2(Dropout(h4 W_m3^T + b_m3) + h3): d_h to the MLP, d_sum = the residual's share of dh3
+  residual_layernorm_backward<W>(d_h, d_sum, g.gLN2, grad_of(term::bLN2, g.bLN2), grad_of(term::bm3, g.bm3), dout,
+                                 c.xhat2.data(), c.rstd2.data(), p.gLN2, N, H, drop.h5);
+  linear_backward<W>(d_mid, g.Wm3, static_cast<T*>(nullptr), d_h, W ? c.h4.data() : nullptr, p.Wm3, N, I, H, p.Wm316,
+                     overwrite);
   // h4 = GELU(h3 W_m2^T + b_m2); dh3 = residual + MLP path
   gelu_backward(d_mid, d_mid, c.h4pre.data(), std::ptrdiff_t(N) * I, cfg.activation());
   linear_backward<W>(d_sum, g.Wm2, grad_of(term::bm2, g.bm2), d_mid, W ? c.h3.data() : nullptr, p.Wm2, N, H, I, p.Wm216);
-  // h3 = LN1(h2 + x)
-  std::fill_n(d_h, NH, T(0));
-  layernorm_backward<W>(d_h, g.gLN1, grad_of(term::bLN1, g.bLN1), d_sum, c.xhat1.data(), c.rstd1.data(), p.gLN1, N, H);
-  // h2 = Dropout(h1 W_m1^T + b_m1)
-  dropout_backward(d_sum, d_h, std::ptrdiff_t(NH), drop.h2);
-  std::fill_n(d_ctx, NH, T(0));
-  linear_backward<W>(d_ctx, g.Wm1, grad_of(term::bm1, g.bm1), d_sum, W ? c.ctx.data() : nullptr, p.Wm1, N, H, H, p.Wm116);
+  // h3 = LN1(Dropout(h1 W_m1^T + b_m1) + x): d_sum (in place) to the attention output, and the
+  // residual's share of dx straight into dinp (null when nothing below needs it)
+  residual_layernorm_backward<W>(d_sum, dinp, g.gLN1, grad_of(term::bLN1, g.bLN1), grad_of(term::bm1, g.bm1), d_sum,
+                                 c.xhat1.data(), c.rstd1.data(), p.gLN1, N, H, drop.h2);
+  linear_backward<W>(d_ctx, g.Wm1, static_cast<T*>(nullptr), d_sum, W ? c.ctx.data() : nullptr, p.Wm1, N, H, H, p.Wm116,
+                     overwrite);
   // h1 = attention(q, k, v)
   attention_backward(s.dqkv.data(), d_ctx, c.qkv.data(), c.P.data(), offsets, H, A, drop.attn);
   // b_q, b_k, b_v: column sums of the three blocks of dqkv.
@@ -152,8 +149,7 @@ void encoder_layer_backward(T* dinp, const layer_params<T>& g, const T* dout,
     T* db = grad_of(qkv_terms[j], g.bqkv ? g.bqkv + j * H : nullptr);
     if (db) bias_backward(db, s.dqkv.data() + j * H, N, H, 3 * H);
   }
-  // x feeds both the residual into LN1 and the q, k, v projections.
-  if (dinp) std::copy_n(d_h, NH, dinp);
+  // x feeds both the residual into LN1 (already in dinp) and the q, k, v projections.
   linear_backward<W>(dinp, g.Wqkv, static_cast<T*>(nullptr), s.dqkv.data(), inp, p.Wqkv, N, H, 3 * H, p.Wqkv16);
 }
 

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstddef>
 #include <span>
-#include <vector>
 
 namespace bitfit {
 
@@ -26,13 +25,26 @@ inline std::size_t attention_cache_size(std::span<const int> offsets, int A) {
 }
 
 namespace detail {
-inline std::vector<std::size_t> attention_prob_offsets(std::span<const int> offsets, int A) {
-  std::vector<std::size_t> po(offsets.size(), 0);
+/// Start of each sequence's block in the probability cache (b + 1 entries) in `po`.
+inline void attention_prob_offsets(std::size_t* po, std::span<const int> offsets, int A) {
+  po[0] = 0;
   for (std::size_t b = 0; b + 1 < offsets.size(); ++b) {
     const std::size_t t = std::size_t(offsets[b + 1] - offsets[b]);
     po[b + 1] = po[b] + std::size_t(A) * t * t;
   }
-  return po;
+}
+
+/// Per-thread scratch of at least n elements that only ever grows, one per `slot`: the attention
+/// loops need (T, T) temporaries per head, and allocating them per head per call cost a malloc
+/// and a free each in the innermost parallel loop. Eigen storage is aligned like a fresh
+/// row_matrix, so the products over it round exactly as they did over per-head temporaries.
+/// Called from inside a parallel region, each OpenMP thread gets its own buffers; a pointer
+/// taken outside one must be passed in, never re-fetched by the workers.
+template <class T, int slot>
+T* attention_scratch(std::size_t n) {
+  thread_local Eigen::Matrix<T, Eigen::Dynamic, 1> buf;
+  if (std::size_t(buf.size()) < n) buf.resize(Eigen::Index(n));
+  return buf.data();
 }
 }  // namespace detail
 
@@ -45,7 +57,9 @@ void attention_forward(T* ctx, T* P, const T* qkv, std::span<const int> offsets,
                        const dropout_site& drop = {}) {
   const int B = int(offsets.size()) - 1, d = H / A;
   const T scale = T(1) / std::sqrt(T(d));
-  const auto po = detail::attention_prob_offsets(offsets, A);
+  // The calling thread's buffer, shared read-only by the workers below.
+  std::size_t* po = detail::attention_scratch<std::size_t, 0>(offsets.size());
+  detail::attention_prob_offsets(po, offsets, A);
 #pragma omp parallel for schedule(dynamic, 1)
   for (int ba = 0; ba < B * A; ++ba) {
     const int b = ba / A, a = ba % A;
@@ -65,7 +79,7 @@ void attention_forward(T* ctx, T* P, const T* qkv, std::span<const int> offsets,
     }
     auto out = as_strided(ctx + std::ptrdiff_t(s) * H + a * d, t, d, H);
     if (drop.active()) {
-      row_matrix<T> pd(t, t);
+      auto pd = as_matrix(detail::attention_scratch<T, 0>(std::size_t(t) * t), t, t);
       dropout_forward(pd.data(), P + off, std::ptrdiff_t(t) * t, drop, off);
       out.noalias() = pd * v;
     } else {
@@ -82,7 +96,8 @@ void attention_backward(T* dqkv, const T* dctx, const T* qkv, const T* P,
                         std::span<const int> offsets, int H, int A, const dropout_site& drop = {}) {
   const int B = int(offsets.size()) - 1, d = H / A;
   const T scale = T(1) / std::sqrt(T(d));
-  const auto po = detail::attention_prob_offsets(offsets, A);
+  std::size_t* po = detail::attention_scratch<std::size_t, 0>(offsets.size());
+  detail::attention_prob_offsets(po, offsets, A);
 #pragma omp parallel for schedule(dynamic, 1)
   for (int ba = 0; ba < B * A; ++ba) {
     const int b = ba / A, a = ba % A;
@@ -99,9 +114,10 @@ void attention_backward(T* dqkv, const T* dctx, const T* qkv, const T* P,
     auto dout = as_strided(dctx + std::ptrdiff_t(s) * H + a * d, t, d, H);
     const std::size_t off = po[b] + std::size_t(a) * t * t;
     auto p = as_matrix(P + off, t, t);
-    row_matrix<T> dp = dout * v.transpose();  // (t, t)
+    auto dp = as_matrix(detail::attention_scratch<T, 1>(std::size_t(t) * t), t, t);
+    dp.noalias() = dout * v.transpose();
     if (drop.active()) {
-      row_matrix<T> pd(t, t);
+      auto pd = as_matrix(detail::attention_scratch<T, 0>(std::size_t(t) * t), t, t);
       dropout_forward(pd.data(), P + off, std::ptrdiff_t(t) * t, drop, off);
       dv.noalias() = pd.transpose() * dout;
       dropout_backward(dp.data(), dp.data(), std::ptrdiff_t(t) * t, drop, off);

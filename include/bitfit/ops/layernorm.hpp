@@ -3,10 +3,106 @@
 /// LayerNorm over the hidden dimension: out = g ⊙ (x − μ)/σ + b (BitFit eq. for h3 and out,
 /// with gain g frozen and bias b = bLN trainable).
 
+#include <bitfit/ops/detail/block.hpp>
+
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
 namespace bitfit {
+
+namespace detail {
+/// Σ_h f(h) in double over h < H. Element h adds into lane h % block, and the lanes are added in
+/// lane order at the end: independent lanes let the compiler vectorise the loop without
+/// reassociating anything, and the summation order is fixed by H alone.
+template <class F>
+double lane_sum_double(int H, F&& f) {
+  double acc[block] = {};
+  int h = 0;
+  for (; h + block <= H; h += block)
+    for (int j = 0; j < block; ++j) acc[j] += f(h + j);
+  for (int j = 0; h + j < H; ++j) acc[j] += f(h + j);
+  double s = 0;
+  for (int j = 0; j < block; ++j) s += acc[j];
+  return s;
+}
+
+/// One row of layernorm_forward: y (H) = g ⊙ x̂ + b, x̂ (H) = (x − mean) · rstd. x may alias x̂
+/// (the fused residual_layernorm_forward stages its input there); y must not alias either.
+template <class T>
+void layernorm_row(T* y, T* xh, T& rstd, const T* x, const T* g, const T* b, int H, double eps) {
+  // Statistics in double: BERT-base has hidden dimensions of |x| ~ 10 beside ones of ~0.1, and a
+  // float sum over H = 768 of them loses digits that every later layer amplifies (O(H) work
+  // per row, nothing beside the O(H^2) GEMMs).
+  const double mu = lane_sum_double(H, [x](int h) { return double(x[h]); }) / H;
+  const double var = lane_sum_double(H, [x, mu](int h) {
+                       const double d = double(x[h]) - mu;
+                       return d * d;
+                     }) / H;  // biased variance, as torch.nn.LayerNorm
+  const T mean = T(mu);
+  const T r = T(1.0 / std::sqrt(var + eps));
+  for (int h = 0; h < H; h += block) {
+    const int len = std::min(block, H - h);
+    const block_array<T> v = (load_block(x + h, len) - mean) * r;
+    store_block(xh + h, v, len);
+    store_block(y + h, load_block(g + h, len) * v + load_block(b + h, len), len);
+  }
+  rstd = r;
+}
+
+/// One row of the input gradient of LayerNorm: dx (H) (+)= rstd ⊙ (dx̂ − mean(dx̂) − x̂ ⊙ mean(dx̂ ⊙ x̂)),
+/// dx̂ = dy ⊙ g. Accumulates when `accumulate`, else overwrites. The two means are summed in T
+/// with the per-lane partial sums of detail/block.hpp (a fixed order, vectorised).
+template <class T>
+void layernorm_backward_row(T* dx, const T* dy, const T* xh, T rstd, const T* g, int H, bool accumulate) {
+  block_array<T> sum_d = block_array<T>::Zero(), sum_dx = block_array<T>::Zero();
+  for (int h = 0; h < H; h += block) {
+    const int len = std::min(block, H - h);
+    const block_array<T> d = load_block(dy + h, len) * load_block(g + h, len);
+    sum_d += d;
+    sum_dx += d * load_block(xh + h, len);
+  }
+  const T mean_d = lane_total(sum_d) / T(H), mean_dx = lane_total(sum_dx) / T(H);
+  for (int h = 0; h < H; h += block) {
+    const int len = std::min(block, H - h);
+    block_array<T> v =
+        rstd * (load_block(dy + h, len) * load_block(g + h, len) - mean_d - load_block(xh + h, len) * mean_dx);
+    if (accumulate) v += load_block(dx + h, len);
+    store_block(dx + h, v, len);
+  }
+}
+
+/// Σ over the N tokens into H-vectors: calls f(n, h0, h1) for every token n in order, for column
+/// strips [h0, h1) of the hidden dimension. Threads split the strips, never the tokens, so every
+/// element is summed in token order and the result does not depend on the thread count.
+template <class F>
+void for_token_strips(int N, int H, F&& f) {
+  constexpr int strip = 64;
+  const int strips = (H + strip - 1) / strip;
+#pragma omp parallel for schedule(static) if (std::ptrdiff_t(N) * H > 65536)
+  for (int k = 0; k < strips; ++k) {
+    const int h0 = k * strip, h1 = std::min(H, h0 + strip);
+    for (int n = 0; n < N; ++n) f(n, h0, h1);
+  }
+}
+
+/// db (H) += Σ_n dout and, in the `WeightGrad` instantiation, dg (H) += Σ_n dout ⊙ x̂ (either
+/// may be null), in token order.
+template <bool WeightGrad, class T>
+void layernorm_param_grads(T* dg, T* db, const T* dout, const T* xhat, int N, int H) {
+  if (!db && !(WeightGrad && dg)) return;
+  for_token_strips(N, H, [&](int n, int h0, int h1) {
+    const T* dy = dout + std::ptrdiff_t(n) * H;
+    if (db)
+      for (int h = h0; h < h1; ++h) db[h] += dy[h];
+    if constexpr (WeightGrad) {
+      const T* xh = xhat + std::ptrdiff_t(n) * H;
+      if (dg)
+        for (int h = h0; h < h1; ++h) dg[h] += dy[h] * xh[h];
+    }
+  });
+}
+}  // namespace detail
 
 /// out (N, H) = g ⊙ x̂ + b with x̂ = (inp − mean) · rstd, rstd = 1/sqrt(var + eps).
 /// Caches x̂ (N, H) and rstd (N): the backward of the input needs exactly these (the gain is a
@@ -16,25 +112,8 @@ void layernorm_forward(T* out, T* xhat, T* rstd, const T* inp, const T* g, const
                        double eps) {
 #pragma omp parallel for schedule(static) if (N > 64)
   for (int n = 0; n < N; ++n) {
-    // Statistics in double: BERT-base has hidden dimensions of |x| ~ 10 beside ones of ~0.1, and a
-    // float sum over H = 768 of them loses digits that every later layer amplifies (O(H) work
-    // per row, nothing beside the O(H^2) GEMMs).
-    const T* x = inp + std::ptrdiff_t(n) * H;
-    double sum = 0;
-    for (int h = 0; h < H; ++h) sum += double(x[h]);
-    const double mu = sum / H;
-    double var = 0;
-    for (int h = 0; h < H; ++h) var += (double(x[h]) - mu) * (double(x[h]) - mu);
-    var /= H;  // biased variance, as torch.nn.LayerNorm
-    const T mean = T(mu);
-    const T r = T(1.0 / std::sqrt(var + eps));
-    T* xh = xhat + std::ptrdiff_t(n) * H;
-    T* y = out + std::ptrdiff_t(n) * H;
-    for (int h = 0; h < H; ++h) {
-      xh[h] = (x[h] - mean) * r;
-      y[h] = g[h] * xh[h] + b[h];
-    }
-    rstd[n] = r;
+    const std::ptrdiff_t row = std::ptrdiff_t(n) * H;
+    detail::layernorm_row(out + row, xhat + row, rstd[n], inp + row, g, b, H, eps);
   }
 }
 
@@ -48,31 +127,11 @@ void layernorm_backward(T* dinp, T* dg, T* db, const T* dout, const T* xhat, con
   if (dinp) {
 #pragma omp parallel for schedule(static) if (N > 64)
     for (int n = 0; n < N; ++n) {
-      const T* dy = dout + std::ptrdiff_t(n) * H;
-      const T* xh = xhat + std::ptrdiff_t(n) * H;
-      T mean_d = 0, mean_dx = 0;
-      for (int h = 0; h < H; ++h) {
-        const T d = dy[h] * g[h];
-        mean_d += d;
-        mean_dx += d * xh[h];
-      }
-      mean_d /= T(H);
-      mean_dx /= T(H);
-      T* dx = dinp + std::ptrdiff_t(n) * H;
-      for (int h = 0; h < H; ++h) dx[h] += rstd[n] * (dy[h] * g[h] - mean_d - xh[h] * mean_dx);
+      const std::ptrdiff_t row = std::ptrdiff_t(n) * H;
+      detail::layernorm_backward_row(dinp + row, dout + row, xhat + row, rstd[n], g, H, true);
     }
   }
-  // Parameter gradients reduce over tokens; a serial pass keeps the summation order fixed.
-  for (int n = 0; n < N; ++n) {
-    const T* dy = dout + std::ptrdiff_t(n) * H;
-    if (db)
-      for (int h = 0; h < H; ++h) db[h] += dy[h];
-    if constexpr (WeightGrad) {
-      const T* xh = xhat + std::ptrdiff_t(n) * H;
-      if (dg)
-        for (int h = 0; h < H; ++h) dg[h] += dy[h] * xh[h];
-    }
-  }
+  detail::layernorm_param_grads<WeightGrad>(dg, db, dout, xhat, N, H);
 }
 
 }  // namespace bitfit

@@ -40,20 +40,21 @@ void bias_backward(T* db, const T* dout, int N, int O, int stride = 0) {
 }
 
 /// Backward of linear_forward. Accumulates (+=) into every gradient it is given:
-///   dinp (N, I) += dout · W   (skipped when dinp is null: nothing below needs it)
+///   dinp (N, I) += dout · W   (skipped when dinp is null: nothing below needs it; written, not
+///                              accumulated, when `accumulate_dinp` is false: saves zeroing it)
 ///   db   (O)    += sum over tokens of dout   (skipped when db is null)
 ///   dW   (O, I) += dout^T · inp  only in the `WeightGrad` instantiation: a bias-only caller
 ///                 instantiates `linear_backward<false>`, which contains no dW code at all.
 ///   With bf16 weights (`W16`) the input gradient is computed from them; dW needs fp32 weights.
 template <bool WeightGrad, class T>
 void linear_backward(T* dinp, T* dW, T* db, const T* dout, const T* inp, const T* W, int N, int I,
-                     int O, const bf16* W16 = nullptr) {
+                     int O, const bf16* W16 = nullptr, bool accumulate_dinp = true) {
   if (dinp) {
     if constexpr (std::is_same_v<T, float>) {
-      if (W16) gemm_ab(dinp, dout, W16, N, I, O, true);
-      else gemm_ab(dinp, dout, W, N, I, O, true);
+      if (W16) gemm_ab(dinp, dout, W16, N, I, O, accumulate_dinp);
+      else gemm_ab(dinp, dout, W, N, I, O, accumulate_dinp);
     } else {
-      gemm_ab(dinp, dout, W, N, I, O, true);
+      gemm_ab(dinp, dout, W, N, I, O, accumulate_dinp);
     }
   }
   if (db) bias_backward(db, dout, N, O);
