@@ -1,11 +1,15 @@
 #pragma once
 // Shared set-up for the benchmarks: model shapes, random parameters and batches, peak RSS.
 
+#include <bitfit/core/cpu.hpp>
 #include <bitfit/model/encoder.hpp>
+#include <bitfit/ops/gemm.hpp>
 
-#include <sys/resource.h>
+#include <benchmark/benchmark.h>
+
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 
 namespace bitfit::bench {
@@ -41,11 +45,45 @@ inline token_batch random_batch(int B, int T, int vocab, std::uint64_t seed = 7)
   return b;
 }
 
-/// Peak resident set size of this process so far, in MiB.
-inline double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_maxrss) / 1024.0;
+/// Puts the CPU model, its features, oneDNN's instruction set and the fp32 GEMM backend in the
+/// benchmark's context (beside every timing, as the project asks).
+inline void add_machine_context() {
+  benchmark::AddCustomContext("cpu_model", this_cpu().model);
+  benchmark::AddCustomContext("cpu_features", this_cpu().features());
+  benchmark::AddCustomContext("onednn_isa", onednn_isa());
+  benchmark::AddCustomContext("gemm_backend", std::string(backend_name(current_gemm_backend())));
 }
+
+/// main() of every benchmark binary: refuses a CPU the binary was not compiled for, records the
+/// machine, runs what the command line selects.
+inline int run_benchmarks(int argc, char** argv) {
+  require_compiled_isa();
+  add_machine_context();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+namespace detail {
+/// A "VmRSS:" / "VmHWM:" line of /proc/self/status, in MiB.
+inline double status_mib(const std::string& key) {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(key, 0) == 0) return std::stod(line.substr(key.size())) / 1024.0;
+  return 0;
+}
+}  // namespace detail
+
+/// Resident set size now, in MiB.
+inline double current_rss_mib() { return detail::status_mib("VmRSS:"); }
+
+/// Peak resident set size since the last reset_peak_rss() (or process start), in MiB.
+inline double peak_rss_mib() { return detail::status_mib("VmHWM:"); }
+
+/// Restarts the peak at the current RSS (Linux: writing 5 to /proc/self/clear_refs), so that a
+/// step's peak excludes the transient of building the model, as the PyTorch peer does.
+inline void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 }  // namespace bitfit::bench

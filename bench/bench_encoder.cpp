@@ -80,4 +80,4 @@ static void BM_qkv(benchmark::State& state, bool fused) {
 BENCHMARK_CAPTURE(BM_qkv, fused, true)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_qkv, separate_baseline, false)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return bench::run_benchmarks(argc, argv); }

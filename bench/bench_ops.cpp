@@ -12,6 +12,8 @@
 // items/s (elements, or tokens for attention). Threads: OMP_NUM_THREADS.
 //   bench_ops --benchmark_filter='BM_gelu_forward'
 
+#include "bench_common.hpp"
+
 #include <bitfit/ops/attention.hpp>
 #include <bitfit/ops/dropout.hpp>
 #include <bitfit/ops/gelu.hpp>
@@ -392,4 +394,4 @@ BENCHMARK_CAPTURE(BM_attention, base_backward_drop, "base", true, true) BITFIT_T
 BENCHMARK_CAPTURE(BM_attention, minilm_forward_drop, "minilm", false, true) BITFIT_TOKENS;
 BENCHMARK_CAPTURE(BM_attention, minilm_backward_drop, "minilm", true, true) BITFIT_TOKENS;
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return bitfit::bench::run_benchmarks(argc, argv); }

@@ -6,7 +6,9 @@
 //   bench_train --benchmark_filter='^BM_step/bitfit/base/16x64/fp32$'
 // Counters: tokens/s; GFLOP/s achieved (model FLOPs of the step: dense layers and attention,
 // forward, input gradients and, for full_ft, weight gradients); floats kept for the backward per
-// token; RSS after set-up and peak RSS, in MiB. One untimed warm-up step first, as the peer has.
+// token; RSS after set-up and the peak since then (set-up transients excluded, as the peer
+// does), in MiB. One untimed warm-up step first, as the peer has, then 3 timed steps: a fixed
+// count, so the model is built once per process and the memory figures are of one run.
 
 #include "bench_common.hpp"
 
@@ -15,19 +17,11 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
-#include <fstream>
 #include <string>
 
 using namespace bitfit;
 
 namespace {
-
-double current_rss_mib() {
-  std::ifstream f("/proc/self/statm");
-  long pages = 0, resident = 0;
-  f >> pages >> resident;
-  return double(resident) * 4096.0 / (1024.0 * 1024.0);
-}
 
 enum class mode { forward, bitfit, bq_bm2, frozen, full_ft };
 
@@ -73,14 +67,16 @@ void step_bench(benchmark::State& state, const std::string& shape, int B, int T,
   opt.terms = runtime_mask{m == mode::bq_bm2 ? bitfit_bq_bm2::bits() : bitfit_all::bits()};
   if (m == mode::forward) {
     encoder_state<float> st;
-    const double base = current_rss_mib();
+    bench::reset_peak_rss();
+    const double base = bench::current_rss_mib();
     predict_logits(model, batch, st);  // warm-up: buffers, oneDNN kernels (as the peer's warm-up)
     for (auto _ : state) benchmark::DoNotOptimize(predict_logits(model, batch, st).data());
     state.counters["base_rss_MiB"] = base;
     state.counters["saved_floats_per_token"] = 0;
   } else {
     with_trainer(model, opt, [&](auto& tr) {
-      const double base = current_rss_mib();
+      bench::reset_peak_rss();
+    const double base = bench::current_rss_mib();
       long t = 0;
       tr.step(xs, idx, ++t, 1000000);  // warm-up
       for (auto _ : state) benchmark::DoNotOptimize(tr.step(xs, idx, ++t, 1000000));
@@ -99,7 +95,6 @@ void step_bench(benchmark::State& state, const std::string& shape, int B, int T,
 }  // namespace
 
 int main(int argc, char** argv) {
-  require_compiled_isa();
   const std::pair<const char*, mode> modes[] = {{"forward", mode::forward}, {"bitfit", mode::bitfit},
                                                 {"bitfit_bq_bm2", mode::bq_bm2}, {"frozen", mode::frozen},
                                                 {"full_ft", mode::full_ft}};
@@ -111,15 +106,7 @@ int main(int argc, char** argv) {
         const std::string id = std::string("BM_step/") + name + "/" + shape + "/" + std::to_string(B) + "x" +
                                std::to_string(T) + "/" + std::string(precision_name(prec));
         benchmark::RegisterBenchmark(id.c_str(), step_bench, std::string(shape), B, T, m, prec)
-            ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3);
+            ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
       }
-  benchmark::AddCustomContext("cpu_model", this_cpu().model);
-  benchmark::AddCustomContext("cpu_features", this_cpu().features());
-  benchmark::AddCustomContext("onednn_isa", onednn_isa());
-  benchmark::AddCustomContext("gemm_backend", std::string(backend_name(current_gemm_backend())));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argc, argv);
 }

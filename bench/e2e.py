@@ -97,7 +97,7 @@ def main():
                 with open(a.json, "a") as f:
                     f.write(json.dumps(rows[-1]) + "\n")
     print(f"CPU: {rows[0]['cpu']}, 2 threads\n")
-    print("| task | engine | epoch train s | ours fp32 speed-up | process wall s | peak RSS MiB | train loss |")
+    print("| task | engine | epoch train s | time / ours fp32 | process wall s | peak RSS MiB | train loss |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for task in a.tasks:
         ours = next((r for r in rows if r["task"] == task and r["engine"] == "ours fp32"), None)

@@ -28,7 +28,7 @@ struct cpu_info {
     std::string s;
     for (auto [on, name] : {std::pair{avx2, "avx2"}, {avx512f, "avx512f"}, {avx512_bf16, "avx512_bf16"},
                             {amx_bf16, "amx_bf16"}})
-      if (on) s += (s.empty() ? "" : " ") + std::string(name);
+      if (on) s.append(s.empty() ? "" : " ").append(name);
     return s.empty() ? "baseline x86-64" : s;
   }
 };

@@ -35,7 +35,7 @@ struct encoder_state {
   int lowest = 0;                        ///< lowest trained part: -1 embeddings, l layer, L none
   std::vector<buffer<T>> hidden;       ///< layer inputs; all L+1 kept only for weight gradients
   buffer<T> emb_xhat, emb_rstd;         // (N, H), (N): embedding LayerNorm cache
-  std::vector<layer_cache<T>> caches;  ///< one per trained layer, plus one reused by frozen ones
+  std::vector<layer_cache<T>> caches;  ///< one per trained layer, plus one reused by frozen ones if any
   layer_scratch<T> scratch;
   buffer<T> cls;                        // (B, H) the [CLS] rows of the last hidden state
   buffer<T> pooled;                     // (B, H) tanh(cls W_p^T + b_p); empty unless run_pooler
@@ -86,9 +86,10 @@ void encoder_forward(encoder_state<T>& st, const bert_params<T>& p, const token_
   const std::span<const int> offs(batch.offsets);
   const std::size_t attn = attention_cache_size(offs, c.num_attention_heads);
   const int trained_layers = Mask::computes_grads ? L - std::max(st.lowest, 0) : 0;
-  st.caches.resize(std::size_t(trained_layers + 1));  // the last one serves frozen layers
+  const bool any_frozen = trained_layers < L;
+  st.caches.resize(std::size_t(trained_layers + (any_frozen ? 1 : 0)));  // the last one serves frozen layers
   for (int i = 0; i < trained_layers; ++i) st.caches[std::size_t(i)].resize(N, attn, c, W);
-  st.caches.back().resize(N, attn, c, false);
+  if (any_frozen) st.caches.back().resize(N, attn, c, false);
   st.scratch.resize(N, c, Mask::computes_grads && st.lowest < L);
 
   // Embeddings: LN(word + pos + type), then dropout.
