@@ -33,7 +33,9 @@
 #include <bitfit/data/examples.hpp>
 #include <bitfit/data/glue.hpp>
 #include <bitfit/train/adamw.hpp>
+#include <bitfit/train/bias_change.hpp>
 #include <bitfit/train/head.hpp>
+#include <bitfit/train/metrics.hpp>
 #include <bitfit/train/param_subset.hpp>
 #include <bitfit/train/patch.hpp>
 #include <bitfit/train/trainer.hpp>

@@ -3,23 +3,26 @@
 /// GLUE tasks as written by the GLUE download script: TSV files with the task's own columns.
 /// Columns are found by header name (MRPC's header starts with a UTF-8 BOM; CoLA's train/dev have
 /// no header); a row with the wrong number of fields is an error naming the file and line.
+/// Also: which files hold a task's dev and test splits, and the text of a GLUE-server submission.
 
 #include <bitfit/core/error.hpp>
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bitfit {
 
 /// How a GLUE task maps onto the model: one or two text columns and a label.
 struct glue_task {
-  std::string name;                 ///< sst2, rte, mrpc, cola, stsb, qnli, wnli
+  std::string name;                 ///< sst2, rte, mrpc, cola, stsb, qnli, wnli, mnli, qqp
   std::string text_a, text_b;       ///< header names of the text columns (text_b empty: single)
   std::string label_column;
   std::vector<std::string> labels;  ///< class names in id order; empty = regression
@@ -38,7 +41,37 @@ inline glue_task glue_task_named(std::string name) {
   if (name == "stsb") return {"stsb", "sentence1", "sentence2", "score", {}};
   if (name == "qnli") return {"qnli", "question", "sentence", "label", {"entailment", "not_entailment"}};
   if (name == "wnli") return {"wnli", "sentence1", "sentence2", "label", {"0", "1"}};
-  throw error("unknown GLUE task '" + name + "' (known: sst2, rte, mrpc, cola, stsb, qnli, wnli)");
+  // MNLI: 12 columns in train (label1, gold_label), 16 in dev (label1..label5, gold_label), the
+  // first 10 in test; classes in the order of HF's GLUE loader.
+  if (name == "mnli") return {"mnli", "sentence1", "sentence2", "gold_label", {"contradiction", "entailment", "neutral"}};
+  if (name == "qqp") return {"qqp", "question1", "question2", "is_duplicate", {"0", "1"}};
+  throw error("unknown GLUE task '" + name + "' (known: sst2, rte, mrpc, cola, stsb, qnli, wnli, mnli, qqp)");
+}
+
+/// One file of a task's dev or test split.
+struct glue_split {
+  std::string name;        ///< "dev", "test"; MNLI: "dev_matched", "dev_mismatched", "test_matched", ...
+  std::string file;        ///< file name in the task's folder, e.g. "dev_matched.tsv"
+  std::string submission;  ///< test splits: the file name the GLUE server expects ("MNLI-m.tsv"); dev: empty
+};
+
+/// The dev files of `task`: dev.tsv, or MNLI's dev_matched.tsv and dev_mismatched.tsv.
+inline std::vector<glue_split> glue_dev_splits(const glue_task& task) {
+  if (task.name == "mnli") return {{"dev_matched", "dev_matched.tsv", ""}, {"dev_mismatched", "dev_mismatched.tsv", ""}};
+  return {{"dev", "dev.tsv", ""}};
+}
+
+/// The test files of `task` with the name of their GLUE-server submission file: test.tsv, or
+/// MNLI's test_matched.tsv (MNLI-m.tsv) and test_mismatched.tsv (MNLI-mm.tsv).
+inline std::vector<glue_split> glue_test_splits(const glue_task& task) {
+  if (task.name == "mnli")
+    return {{"test_matched", "test_matched.tsv", "MNLI-m.tsv"}, {"test_mismatched", "test_mismatched.tsv", "MNLI-mm.tsv"}};
+  static const std::vector<std::pair<std::string, std::string>> server_names = {
+      {"sst2", "SST-2.tsv"}, {"rte", "RTE.tsv"},   {"mrpc", "MRPC.tsv"}, {"cola", "CoLA.tsv"},
+      {"stsb", "STS-B.tsv"}, {"qnli", "QNLI.tsv"}, {"wnli", "WNLI.tsv"}, {"qqp", "QQP.tsv"}};
+  for (const auto& [name, submission] : server_names)
+    if (name == task.name) return {{"test", "test.tsv", submission}};
+  throw error("glue_test_splits: unknown GLUE task '" + task.name + "'");
 }
 
 /// One example; `label` is a class id (-1 when the file has no labels), `score` the regression target.
@@ -46,7 +79,7 @@ struct glue_example {
   std::string a, b;
   int label = -1;
   float score = 0.0f;
-  std::string index;  ///< the file's index column, when it has one (test files)
+  std::string index;  ///< the file's `index` column (QQP: `id`), when it has one; empty otherwise
 };
 
 namespace detail {
@@ -93,6 +126,7 @@ inline std::vector<glue_example> read_glue_tsv(const std::filesystem::path& path
     }
     col_label = find(task.label_column);
     col_index = find("index");
+    if (col_index < 0) col_index = find("id");  // QQP
     fields = header.size();
   }
 
@@ -121,6 +155,41 @@ inline std::vector<glue_example> read_glue_tsv(const std::filesystem::path& path
       }
     }
     out.push_back(std::move(ex));
+  }
+  return out;
+}
+
+/// The text of a GLUE-server submission file for `rows` (as read from a test file) and one
+/// prediction per row: a header `index\tprediction`, then per row its `index` (the file's index or
+/// id column; the row number from 0 when the file has none) and its prediction. Classification:
+/// the prediction is a class id (0, 1, ... as a float, as predict() gives it), written as the
+/// task's label string ("entailment", "1"); anything else is an error. STS-B: the score with three
+/// decimals, not clipped to [0, 5]: the server takes any number, and the dev metrics are computed
+/// on the same unclipped outputs, so dev and test are scored alike. A non-finite score is an error.
+inline std::string glue_submission_tsv(const glue_task& task, const std::vector<glue_example>& rows,
+                                       const std::vector<float>& predictions) {
+  check(rows.size() == predictions.size(), "glue_submission_tsv: " + std::to_string(rows.size()) + " rows but " +
+                                               std::to_string(predictions.size()) + " predictions (task " + task.name + ")");
+  std::string out = "index\tprediction\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::string index = rows[i].index.empty() ? std::to_string(i) : rows[i].index;
+    const float p = predictions[i];
+    const std::string where = "glue_submission_tsv: row " + std::to_string(i) + " (index " + index + ") of task " + task.name;
+    out += index;
+    out += '\t';
+    if (task.labels.empty()) {
+      check(std::isfinite(p), where + ": score " + std::to_string(p) + " is not a finite number");
+      char buf[64];
+      const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, double(p), std::chars_format::fixed, 3);
+      check(ec == std::errc(), where + ": cannot format score " + std::to_string(p));
+      out.append(buf, end);
+    } else {
+      const bool is_class = p >= 0.0f && p < float(task.labels.size()) && p == std::floor(p);
+      check(is_class, where + ": prediction " + std::to_string(p) + " is not a class id (0.." +
+                          std::to_string(task.labels.size() - 1) + ")");
+      out += task.labels[std::size_t(p)];
+    }
+    out += '\n';
   }
   return out;
 }
