@@ -232,6 +232,40 @@ TEST_CASE("encoder: first_trainable_layer = 1 leaves layer 0 alone and layer 1 u
   }
 }
 
+TEST_CASE("encoder: first_trainable_layer = 1 computes no gradient below layer 1, the embedding LayerNorm's included") {
+  auto check_mask = [](const auto& mask, int expected_lowest) {
+    for (const auto* drop : {&no_dropout, &active_dropout}) {
+      CAPTURE(drop->hidden);
+      encoder_fixture f(*drop);
+      bert_params<double> g(f.cfg, false);
+      const auto normal = f.bias_gradient(g, mask);
+      CHECK(f.st.lowest == -1);
+      const auto upper = f.bias_gradient(g, mask, 1);
+      CHECK(f.st.lowest == expected_lowest);  // where the backward stops
+      std::size_t below_nonzero = 0, above_mismatch = 0, above_nonzero = 0;
+      for (const auto& e : f.p.layout.entries) {
+        if (!e.is_bias) continue;
+        const bool below = e.bias_term == term::emb_bLN || e.layer == 0;
+        for (std::size_t i = e.offset; i < e.offset + e.numel; ++i) {
+          if (below) {
+            below_nonzero += upper[i] != 0.0;
+          } else {
+            above_mismatch += upper[i] != normal[i];
+            above_nonzero += upper[i] != 0.0;
+          }
+        }
+      }
+      CHECK(below_nonzero == 0);
+      CHECK(above_mismatch == 0);  // layer 1 and the pooler: exactly as without the limit
+      CHECK(above_nonzero > 0);
+    }
+  };
+  check_mask(bitfit_all{}, 1);
+  check_mask(runtime_mask{bitfit_all::bits()}, 1);
+  // No layer term: nothing between the embeddings and the pooler trains, so only the pooler's backward runs.
+  check_mask(runtime_mask{}.add(term::emb_bLN).add(term::pooler_b), tiny_config().num_hidden_layers);
+}
+
 TEST_CASE("encoder: the forward output does not depend on the mask policy") {
   for (const auto* drop : {&no_dropout, &active_dropout}) {
     CAPTURE(drop->hidden);

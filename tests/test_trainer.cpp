@@ -4,15 +4,19 @@
 #include "test_support.hpp"
 
 #include <bitfit/model/checkpoint.hpp>
+#include <bitfit/train/patch.hpp>
 #include <bitfit/train/trainer.hpp>
 
 #include <doctest/doctest.h>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -171,18 +175,33 @@ TEST_CASE("full_ft weight gradients match PyTorch autograd on sampled entries an
 // ---- The training loop on a tiny random model (L=2, H=8, A=2, I=16): fast, exact contracts. ----
 namespace {
 
-bitfit::sequence_classifier tiny_model() {
-  bitfit::sequence_classifier m{bitfit::bert_params<float>(bitfit::test::tiny_config(), true), bitfit::task_head<float>::init(2, 8, 11)};
+bitfit::sequence_classifier tiny_model(int layers = 2) {
+  auto config = bitfit::test::tiny_config();
+  config.num_hidden_layers = layers;
+  bitfit::sequence_classifier m{bitfit::bert_params<float>(config, true), bitfit::task_head<float>::init(2, 8, 11)};
   for (std::size_t i = 0; i < m.params.data.size(); ++i)
     m.params.data[i] = float(double(bitfit::detail::mix64(i) >> 11) * 0x1.0p-53 - 0.5);
   return m;
 }
 
+/// Parameters and head, in one vector.
+std::vector<float> snapshot(const bitfit::sequence_classifier& m) {
+  std::vector<float> all(m.params.data.begin(), m.params.data.end());
+  all.insert(all.end(), m.head.W.begin(), m.head.W.end());
+  all.insert(all.end(), m.head.b.begin(), m.head.b.end());
+  return all;
+}
+
+/// Bit for bit (== would take -0.0 for 0.0 and refuse NaN == NaN).
+bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
 struct tiny_task {
-  bitfit::sequence_classifier model = tiny_model();
+  bitfit::sequence_classifier model;
   std::vector<bitfit::encoded_example> xs;
 
-  tiny_task() {
+  explicit tiny_task(int layers = 2) : model(tiny_model(layers)) {
     for (int n = 0; n < 12; ++n) {  // sequences of 2..7 tokens, label = parity of the first id
       bitfit::encoded_example e;
       for (int t = 0; t < 2 + n % 6; ++t) e.ids.push_back(std::int32_t((7 * n + 3 * t) % 50)), e.types.push_back(t > 2);
@@ -191,18 +210,21 @@ struct tiny_task {
     }
   }
 
+  /// Steps `first`..`last` (1-based) of a `total`-step run with `tr`, on batches of 4.
+  template <class Mask>
+  void run(bitfit::trainer<Mask>& tr, const bitfit::train_options& opt, int first, int last, int total) {
+    for (int s = first; s <= last; ++s) {
+      const auto batches = bitfit::epoch_batches(xs, 4, opt.seed + std::uint64_t(s), false);
+      tr.step(xs, batches[0], s, total);
+    }
+  }
+
   /// Parameters and head after `steps` steps of batches of 4 under `opt`, with policy `Mask`.
   template <class Mask>
   std::vector<float> train(const bitfit::train_options& opt, int steps, const Mask& mask = {}) {
     bitfit::trainer<Mask> tr(model, opt, mask);
-    for (int s = 1; s <= steps; ++s) {
-      const auto batches = bitfit::epoch_batches(xs, 4, opt.seed + std::uint64_t(s), false);
-      tr.step(xs, batches[0], s, steps);
-    }
-    std::vector<float> all(model.params.data.begin(), model.params.data.end());
-    all.insert(all.end(), model.head.W.begin(), model.head.W.end());
-    all.insert(all.end(), model.head.b.begin(), model.head.b.end());
-    return all;
+    run(tr, opt, 1, steps, steps);
+    return snapshot(model);
   }
 };
 
@@ -298,4 +320,292 @@ TEST_CASE("trainer: --bias-terms parsing") {
   CHECK(bitfit::bias_terms_string(bitfit::parse_bias_terms({"intermediate", "query"})) == "query intermediate");
   CHECK_THROWS_WITH_AS(bitfit::parse_bias_terms({"query", "query"}), doctest::Contains("given twice"), bitfit::error);
   CHECK_THROWS_WITH_AS(bitfit::parse_bias_terms({"querry"}), doctest::Contains("unknown term 'querry'"), bitfit::error);
+}
+
+// ---- Resumable training: save_state / load_state (issue #9). ----
+namespace {
+
+std::string read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Options that exercise every piece of state: warmup, decay, a head rate of its own, dropout, clipping.
+bitfit::train_options resume_options(bitfit::fine_tune_type type = bitfit::fine_tune_type::bitfit) {
+  auto o = tiny_options(type);
+  o.warmup_steps = 2;
+  o.linear_decay = true;
+  o.head_learning_rate = 5e-3;
+  o.max_grad_norm = 0.5;
+  return o;
+}
+
+/// Trains `total` steps in one go, and again as `cut` steps, save_state, a fresh model and trainer
+/// (the process killed in between), load_state and the remaining steps: the two must end bit-identical.
+template <class Mask>
+void check_resume(const bitfit::train_options& opt, const Mask& mask = {}) {
+  constexpr int total = 6, cut = 3;
+  tiny_task whole;
+  {
+    bitfit::trainer<Mask> tr(whole.model, opt, mask);
+    whole.run(tr, opt, 1, total, total);
+  }
+  bitfit::test::temp_dir dir;
+  const auto file = dir / "state.safetensors";
+  const std::map<std::string, std::string> meta = {{"epoch", "1"}, {"step", std::to_string(cut)},
+                                                   {"metrics", R"({"epoch": [{"dev_accuracy": 0.5}]})"}};
+  {
+    tiny_task first;
+    bitfit::trainer<Mask> tr(first.model, opt, mask);
+    first.run(tr, opt, 1, cut, total);
+    tr.save_state(file, meta);
+  }
+  tiny_task resumed;  // the same initial parameters, as a restarted process loads them
+  bitfit::trainer<Mask> tr(resumed.model, opt, mask);
+  const auto loaded = tr.load_state(file);
+  CHECK(loaded == meta);
+  resumed.run(tr, opt, std::stoi(loaded.at("step")) + 1, total, total);
+  CHECK(bit_equal(snapshot(resumed.model), snapshot(whole.model)));
+
+  // Without the state the same continuation ends elsewhere: the comparison above can fail.
+  tiny_task fresh;
+  bitfit::trainer<Mask> tf(fresh.model, opt, mask);
+  fresh.run(tf, opt, cut + 1, total, total);
+  CHECK(!bit_equal(snapshot(fresh.model), snapshot(whole.model)));
+}
+
+}  // namespace
+
+TEST_CASE("trainer: a run resumed from save_state ends bit-identical to an uninterrupted one") {
+  SUBCASE("bitfit, every bias term (compiled preset)") { check_resume<bitfit::bitfit_all>(resume_options()); }
+  SUBCASE("bitfit, a runtime mask above a first trainable layer") {
+    auto opt = resume_options();
+    opt.first_trainable_layer = 1;
+    check_resume(opt, bitfit::runtime_mask{}.add(bitfit::term::bq).add(bitfit::term::bLN2).add(bitfit::term::pooler_b));
+  }
+  SUBCASE("frozen (head only)") { check_resume<bitfit::frozen_mask>(resume_options(bitfit::fine_tune_type::frozen)); }
+  SUBCASE("full_ft") { check_resume<bitfit::full_mask>(resume_options(bitfit::fine_tune_type::full_ft)); }
+  SUBCASE("rand_uniform") { check_resume<bitfit::full_mask>(resume_options(bitfit::fine_tune_type::rand_uniform)); }
+}
+
+TEST_CASE("trainer: a state saved under a compiled preset resumes under the equivalent runtime mask") {
+  const auto opt = resume_options();
+  bitfit::test::temp_dir dir;
+  const auto file = dir / "state.safetensors";
+  tiny_task whole, first, resumed;
+  bitfit::trainer<bitfit::bitfit_all> tw(whole.model, opt), t1(first.model, opt);
+  whole.run(tw, opt, 1, 4, 4);
+  first.run(t1, opt, 1, 2, 4);
+  t1.save_state(file, {});
+  bitfit::trainer<bitfit::runtime_mask> tr(resumed.model, opt, bitfit::runtime_mask{bitfit::bitfit_all::bits()});
+  CHECK(tr.load_state(file).empty());
+  resumed.run(tr, opt, 3, 4, 4);
+  CHECK(bit_equal(snapshot(resumed.model), snapshot(whole.model)));
+}
+
+namespace {
+
+/// A trainer two steps into a four-step run, to load bad states into: load_state must leave it
+/// exactly as it was (model and moments), which finishing the run and comparing shows.
+struct victim {
+  bitfit::train_options opt = resume_options();
+  tiny_task task;
+  bitfit::trainer<bitfit::bitfit_all> tr{task.model, opt};
+  std::vector<float> before;
+  victim() {
+    task.run(tr, opt, 1, 2, 4);
+    before = snapshot(task.model);
+  }
+  /// The message of load_state(file); checks that nothing changed.
+  std::string refuse(const std::filesystem::path& file) {
+    const auto message = bitfit::test::error_of([&] { tr.load_state(file); });
+    CHECK(bit_equal(snapshot(task.model), before));
+    task.run(tr, opt, 3, 4, 4);
+    tiny_task reference;
+    bitfit::trainer<bitfit::bitfit_all> ref(reference.model, opt);
+    reference.run(ref, opt, 1, 4, 4);
+    CHECK(bit_equal(snapshot(task.model), snapshot(reference.model)));
+    return message;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("trainer: load_state refuses a state of another configuration, naming the file, and changes nothing") {
+  bitfit::test::temp_dir dir;
+  auto save = [&](auto mask, bitfit::train_options opt, const std::string& name, int labels = 2) {
+    tiny_task t;
+    if (labels != 2) t.model.head = bitfit::task_head<float>::init(labels, 8, 11);
+    bitfit::trainer<decltype(mask)> tr(t.model, opt, mask);
+    t.run(tr, opt, 1, 1, 4);
+    tr.save_state(dir / name, {{"step", "1"}});
+    return dir / name;
+  };
+  auto other_layer = resume_options();
+  other_layer.first_trainable_layer = 1;
+  const struct {
+    std::filesystem::path file;
+    std::string says;
+  } cases[] = {
+      {save(bitfit::bitfit_bq_bm2{}, resume_options(), "terms.safetensors"), "its bias_terms is 'query intermediate'"},
+      {save(bitfit::bitfit_all{}, other_layer, "layer.safetensors"), "its first_trainable_layer is '1'"},
+      {save(bitfit::full_mask{}, resume_options(bitfit::fine_tune_type::full_ft), "full.safetensors"),
+       "its bias_terms is '(every parameter)'"},
+      {save(bitfit::bitfit_all{}, resume_options(), "head.safetensors", 3), "its head is '3x8'"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.file);
+    victim v;
+    const auto message = v.refuse(c.file);
+    CHECK(message.find(c.file.string() + ": training state of another configuration") != std::string::npos);
+    CHECK(message.find(c.says) != std::string::npos);
+    CHECK(message.find("resume with the options it was saved with") != std::string::npos);
+  }
+}
+
+TEST_CASE("trainer: load_state refuses a truncated, corrupt or incomplete state file and changes nothing") {
+  bitfit::test::temp_dir dir;
+  const auto good = dir / "good.safetensors";
+  {
+    victim v;
+    v.tr.save_state(good, {{"step", "2"}});
+  }
+  const std::string bytes = read_bytes(good);
+  auto with = [&](std::string b, std::size_t at, std::string_view from, std::string_view to) {
+    REQUIRE(b.find(from) != std::string::npos);
+    return b.replace(at == std::string::npos ? b.find(from) : at, from.size(), to);
+  };
+  std::string flipped = bytes;
+  flipped[bytes.size() - 5] ^= 0x10;  // inside adam_v of the head's bias: a valid file with a wrong value
+  const std::string format = bitfit::detail::train_state_format;
+  const struct {
+    std::string name, bytes, says;
+  } cases[] = {
+      {"truncated", bytes.substr(0, bytes.size() - 4), "truncated"},
+      {"header-only", bytes.substr(0, 8), "header length"},
+      {"empty", "", "too short"},
+      {"flipped", flipped, "training state is corrupt"},
+      {"format", with(bytes, std::string::npos, format, format.substr(0, format.size() - 1) + "9"),
+       "not a bitfit training state"},
+      {"not-json", with(bytes, 8, "{", "["), "header"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    const auto file = dir.write(c.name + ".safetensors", c.bytes);
+    victim v;
+    const auto message = v.refuse(file);
+    CHECK(message.find(file.string() + ": ") == 0);
+    CHECK(message.find(c.says) != std::string::npos);
+  }
+
+  // Right metadata, a tensor missing; then an extra one.
+  const bitfit::safetensors_file f(good);
+  std::map<std::string, std::string> meta;
+  for (const auto& [key, value] : f.metadata().items()) meta[key] = value.get<std::string>();
+  std::vector<bitfit::tensor_to_write> ts;
+  for (const auto& name : f.names()) {
+    const auto& info = f.info(name);
+    ts.push_back({name, info.shape, f.f32(name, std::span<const std::int64_t>(info.shape))});
+  }
+  const auto missing = ts.back().name;
+  const std::vector<bitfit::tensor_to_write> fewer(ts.begin(), ts.end() - 1);
+  bitfit::write_safetensors(dir / "fewer.safetensors", fewer, meta);
+  {
+    victim v;
+    CHECK(v.refuse(dir / "fewer.safetensors") ==
+          (dir / "fewer.safetensors").string() + ": training state lacks the tensor '" + missing + "'");
+  }
+  const std::vector<float> one = {1.0f};
+  ts.push_back({"param/extra", {1}, one});
+  bitfit::write_safetensors(dir / "more.safetensors", ts, meta);
+  {
+    victim v;
+    CHECK(v.refuse(dir / "more.safetensors").find("holds " + std::to_string(ts.size()) + " tensors") != std::string::npos);
+  }
+  // A state file from a patch: not one.
+  {
+    victim v;
+    bitfit::save_patch(dir / "patch.safetensors", v.task.model.params, v.tr.trained_entries(), v.task.model.head, {});
+    CHECK(v.refuse(dir / "patch.safetensors").find("not a bitfit training state (format 'bitfit-patch/2'") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("trainer: first_trainable_layer = 2 trains nothing below layer 2, the embedding LayerNorm included") {
+  auto check_frozen_below = [](auto mask) {
+    tiny_task t(4);
+    auto opt = tiny_options();
+    opt.first_trainable_layer = 2;
+    const auto before = t.model.params.data;
+    bitfit::trainer<decltype(mask)> tr(t.model, opt, mask);
+    t.run(tr, opt, 1, 3, 3);
+    CHECK(tr.state().lowest == 2);             // the backward stops at layer 2 ...
+    CHECK(tr.state().caches.size() == 2 + 1);  // ... and the forward caches layers 2 and 3 only (+ one shared)
+    for (const auto* e : tr.trained_entries())
+      CHECK_MESSAGE((e->layer >= 2 || e->bias_term == bitfit::term::pooler_b), e->name);
+    std::map<std::string, std::size_t> changed;
+    for (const auto& e : t.model.params.layout.entries) {
+      if (!e.is_bias) continue;
+      const bool frozen = e.bias_term == bitfit::term::emb_bLN || (e.layer >= 0 && e.layer < 2);
+      std::size_t n = 0;
+      for (std::size_t i = e.offset; i < e.offset + e.numel; ++i)
+        n += std::memcmp(&t.model.params.data[i], &before[i], sizeof(float)) != 0;
+      if (frozen) CHECK_MESSAGE(n == 0, e.name);
+      changed[e.bias_term == bitfit::term::pooler_b ? "pooler" : e.layer >= 2 ? "upper" : "lower"] += n;
+    }
+    CHECK(changed["lower"] == 0);
+    CHECK(changed["upper"] > 0);
+    CHECK(changed["pooler"] == 8);  // the pooler bias sits above every layer: it still trains
+  };
+  check_frozen_below(bitfit::bitfit_all{});
+  check_frozen_below(bitfit::runtime_mask{bitfit::bitfit_all::bits()});
+
+  // With first_trainable_layer = 0 the embedding LayerNorm bias trains, and the backward reaches it.
+  tiny_task t(4);
+  const auto before = t.model.params.emb_bLN[0];
+  bitfit::trainer<bitfit::bitfit_all> tr(t.model, tiny_options());
+  t.run(tr, tiny_options(), 1, 1, 1);
+  CHECK(tr.state().lowest == -1);
+  CHECK(t.model.params.emb_bLN[0] != before);
+}
+
+TEST_CASE("trainer: learning_rate 0 with a head rate trains only the head, exactly as frozen training at that rate") {
+  for (double clip : {0.0, 1.0}) {
+    CAPTURE(clip);
+    auto opt = tiny_options();
+    opt.learning_rate = 0.0;
+    opt.head_learning_rate = 1e-3;
+    opt.warmup_steps = 2;
+    opt.linear_decay = true;
+    opt.max_grad_norm = clip;
+    tiny_task t;
+    const auto head_before = t.model.head.W;
+    const std::vector<float> params_before(t.model.params.data.begin(), t.model.params.data.end());
+    const auto after = t.train<bitfit::bitfit_all>(opt, 4);
+    CHECK(std::all_of(after.begin(), after.end(), [](float x) { return std::isfinite(x); }));
+    const std::vector<float> params_after(t.model.params.data.begin(), t.model.params.data.end());
+    CHECK(bit_equal(params_after, params_before));
+    CHECK(t.model.head.W != head_before);
+    if (clip == 0.0) {  // unclipped, the head sees the same gradients as in head-only training
+      auto frozen = opt;
+      frozen.type = bitfit::fine_tune_type::frozen;
+      frozen.learning_rate = 1e-3;
+      frozen.head_learning_rate = 0.0;
+      CHECK(bit_equal(tiny_task().train<bitfit::frozen_mask>(frozen, 4), after));
+    }
+  }
+}
+
+TEST_CASE("trainer: the schedule's factor applies to every rate") {
+  tiny_task t;
+  auto opt = tiny_options();
+  opt.learning_rate = 2e-3;
+  opt.warmup_steps = 2;
+  opt.linear_decay = true;
+  bitfit::trainer<bitfit::bitfit_all> tr(t.model, opt);
+  CHECK(tr.schedule_factor(1, 6) == 0.5);
+  CHECK(tr.schedule_factor(2, 6) == 1.0);
+  CHECK(tr.schedule_factor(4, 6) == 0.5);
+  CHECK(tr.schedule_factor(6, 6) == 0.0);
+  CHECK(tr.scheduled_lr(4, 6) == 1e-3);
 }

@@ -3,13 +3,14 @@
 /// The BERT encoder: embeddings + LayerNorm, L encoder layers, pooler (dense + tanh on [CLS]).
 /// forward/backward are instantiated per mask policy. The backward runs down only to the lowest
 /// part that trains anything: a head-only ("frozen") policy never enters the encoder, a policy
-/// without the embedding LayerNorm bias stops at the lowest trained layer, and layers below that
-/// are run forward without caching anything.
+/// without the embedding LayerNorm bias (or with a first trainable layer above 0) stops at the
+/// lowest trained layer, and layers below that are run forward without caching anything.
 
 #include <bitfit/model/batch.hpp>
 #include <bitfit/model/encoder_layer.hpp>
 #include <bitfit/ops/embedding.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -54,20 +55,23 @@ struct encoder_state {
 
 namespace detail {
 /// Lowest part of the model the mask trains: -1 embeddings LayerNorm, l >= 0 a layer, L none.
+/// With first_trainable_layer > 0 nothing below that layer trains, the embedding LayerNorm
+/// (below layer 0) included; the pooler bias sits above every layer and is the backward's own.
 template <mask_policy Mask>
 int lowest_trained(const Mask& mask, int L, int first_trainable_layer) {
   if constexpr (!Mask::computes_grads) {
     return L;
   } else {
-    if (mask.trains(term::emb_bLN)) return -1;
-    if (trains_any_layer_term(mask)) return std::min(first_trainable_layer, L);
+    if (first_trainable_layer <= 0 && mask.trains(term::emb_bLN)) return -1;
+    if (trains_any_layer_term(mask)) return std::clamp(first_trainable_layer, 0, L);
     return L;
   }
 }
 }  // namespace detail
 
 /// Runs the encoder on a packed batch. With a gradient policy it keeps what encoder_backward
-/// needs for layers >= `first_trainable_layer` (layers below are frozen in every policy but full).
+/// needs for layers >= `first_trainable_layer` (layers below it and, when it is above 0, the
+/// embedding LayerNorm are frozen in every policy but full).
 template <mask_policy Mask, class T>
 void encoder_forward(encoder_state<T>& st, const bert_params<T>& p, const token_batch& batch,
                      const Mask& mask, const dropout_config& drop = {},

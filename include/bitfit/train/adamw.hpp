@@ -28,7 +28,9 @@ struct adam_moments {
 
 /// One update of `param` from `grad` at step `t` (1-based) with learning rate `lr`.
 /// Entries with `keep[i] == 0` are left untouched (used for random parameter subsets); `keep`
-/// may be empty (every entry is updated).
+/// may be empty (every entry is updated). With `lr == 0` the moments still advance (as torch's
+/// do for a parameter group of rate 0) and `param` stays bit for bit as it was (subtracting
+/// 0·m/denom would turn a -0.0 into +0.0).
 template <class T>
 void adamw_update(std::span<T> param, std::span<const T> grad, adam_moments<T>& s,
                   const adamw_config& c, double lr, long t, std::span<const unsigned char> keep = {}) {
@@ -36,6 +38,7 @@ void adamw_update(std::span<T> param, std::span<const T> grad, adam_moments<T>& 
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(c.beta2, double(t)));
   const T b1 = T(c.beta1), b2 = T(c.beta2);
   const T step = T(lr / bc1), decay = T(1.0 - lr * c.weight_decay);
+  const bool moves = lr != 0.0;
   for (std::size_t i = 0; i < param.size(); ++i) {
     if (!keep.empty() && !keep[i]) continue;
     T g = grad[i];
@@ -47,7 +50,7 @@ void adamw_update(std::span<T> param, std::span<const T> grad, adam_moments<T>& 
     s.m[i] = b1 * s.m[i] + (T(1) - b1) * g;
     s.v[i] = b2 * s.v[i] + (T(1) - b2) * g * g;
     const T denom = std::sqrt(s.v[i]) / T(bc2_sqrt) + T(c.eps);
-    param[i] -= step * s.m[i] / denom;
+    if (moves) param[i] -= step * s.m[i] / denom;
   }
 }
 

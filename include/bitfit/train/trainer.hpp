@@ -4,18 +4,24 @@
 /// run_glue.py: bitfit (a set of bias terms), frozen (head only), full_ft, rand_uniform and
 /// rand_row_col. Runtime choices are dispatched onto compiled mask policies where a preset
 /// matches (all biases, bq+bm2, none) and onto runtime_mask otherwise; both give bit-identical
-/// results (tests/test_trainer.cpp).
+/// results (tests/test_trainer.cpp). trainer::save_state / load_state keep what a restart needs,
+/// so that a resumed run ends bit-identical to an uninterrupted one.
 
 #include <bitfit/model/encoder.hpp>
 #include <bitfit/data/examples.hpp>
+#include <bitfit/io/safetensors.hpp>
 #include <bitfit/train/adamw.hpp>
 #include <bitfit/train/head.hpp>
 #include <bitfit/train/mask.hpp>
 #include <bitfit/train/param_subset.hpp>
 
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -71,8 +77,10 @@ inline std::string bias_terms_string(const runtime_mask& m) {
 struct train_options {
   fine_tune_type type = fine_tune_type::bitfit;
   runtime_mask terms = runtime_mask{bitfit_all::bits()};  ///< for bitfit
-  int first_trainable_layer = 0;  ///< bias terms below this layer stay frozen
-  double learning_rate = 1e-3;
+  /// Bias terms below this layer stay frozen, and so does the embedding LayerNorm bias when it
+  /// is above 0 (the pooler bias, above every layer, still trains). Ignored by weight-training types.
+  int first_trainable_layer = 0;
+  double learning_rate = 1e-3;       ///< of the backbone's trained parameters; 0 freezes them
   double head_learning_rate = 0.0;  ///< 0: same as learning_rate
   int epochs = 3;
   int batch_size = 32;
@@ -157,11 +165,18 @@ inline void shuffle(std::vector<std::size_t>& v, std::uint64_t seed) {
 
 /// A trained span of parameters with its gradient, optimizer moments and learning rate.
 struct trained_span {
+  std::string name;                  ///< HF name of the tensor, "bert" for every parameter at once
+  std::vector<std::int64_t> shape;
   std::span<float> param, grad;
   adam_moments<float> moments;
-  double lr_scale = 1.0;  ///< head spans may use their own rate
+  double lr = 0;                     ///< the span's own rate, before the schedule's factor
   std::span<const unsigned char> keep;
 };
+
+/// Format tag of trainer::save_state files.
+inline constexpr const char* train_state_format = "bitfit-train-state/1";
+/// Prefix of the caller's metadata keys inside a state file (the others are the trainer's).
+inline constexpr std::string_view train_state_meta_prefix = "meta.";
 
 }  // namespace detail
 
@@ -213,18 +228,21 @@ class trainer {
         keep_ = random_uniform_subset(layout, layout.bias_size, opt.seed);
       else if (opt.type == fine_tune_type::rand_row_col)
         keep_ = random_row_col_subset(layout, layout.bias_size, opt.seed);
-      spans_.push_back({m_.params.data, grads_.data, adam_moments<float>(layout.total_size), 1.0, keep_});
+      add_span("bert", {std::int64_t(layout.total_size)}, m_.params.data, grads_.data, opt.learning_rate, keep_);
     } else {
+      const int L = m_.params.config.num_hidden_layers;
       for (const auto& e : layout.entries) {
         if (!e.is_bias || !mask_.trains(e.bias_term)) continue;
-        if (e.layer >= 0 && e.layer < opt.first_trainable_layer) continue;
+        // Where the term sits in the stack: the embedding LayerNorm below layer 0, the pooler above layer L-1.
+        const int level = e.bias_term == term::emb_bLN ? -1 : e.bias_term == term::pooler_b ? L : e.layer;
+        if (opt.first_trainable_layer > 0 && level < opt.first_trainable_layer) continue;
         trained_.push_back(&e);
-        spans_.push_back({m_.params.tensor(e), grads_.tensor(e), adam_moments<float>(e.numel), 1.0, {}});
+        add_span(e.name, e.shape, m_.params.tensor(e), grads_.tensor(e), opt.learning_rate);
       }
     }
-    const double head_scale = opt.head_learning_rate > 0 ? opt.head_learning_rate / opt.learning_rate : 1.0;
-    spans_.push_back({m_.head.W, dhead_.W, adam_moments<float>(m_.head.W.size()), head_scale, {}});
-    spans_.push_back({m_.head.b, dhead_.b, adam_moments<float>(m_.head.b.size()), head_scale, {}});
+    const double head_lr = opt.head_learning_rate > 0 ? opt.head_learning_rate : opt.learning_rate;
+    add_span("classifier.weight", {m_.head.C, m_.head.H}, m_.head.W, dhead_.W, head_lr);
+    add_span("classifier.bias", {m_.head.C}, m_.head.b, dhead_.b, head_lr);
   }
 
   /// Parameters updated by this trainer (a bias-only trainer: the trained bias entries).
@@ -268,9 +286,9 @@ class trainer {
     if (!std::isfinite(loss) || !std::isfinite(last_grad_norm_))
       throw training_diverged("training diverged at step " + std::to_string(t) + ": loss " + std::to_string(loss) +
                               ", gradient norm " + std::to_string(last_grad_norm_));
-    const double lr = scheduled_lr(t, total_steps);
+    const double f = schedule_factor(t, total_steps);
     for (auto& s : spans_)
-      adamw_update<float>(s.param, s.grad, s.moments, opt_.optimizer, lr * s.lr_scale, t, s.keep);
+      adamw_update<float>(s.param, s.grad, s.moments, opt_.optimizer, s.lr * f, t, s.keep);
     std::fill(grads_.data.begin(), grads_.data.end(), 0.0f);
     std::fill(dhead_.W.begin(), dhead_.W.end(), 0.0f);
     std::fill(dhead_.b.begin(), dhead_.b.end(), 0.0f);
@@ -281,16 +299,139 @@ class trainer {
   double last_grad_norm() const { return last_grad_norm_; }
   int last_tokens() const { return tokens_; }
 
-  /// Learning rate at step t (1-based): constant, or linear warmup then linear decay to 0.
-  double scheduled_lr(long t, long total) const {
+  /// The schedule's factor at step t (1-based), applied to every span's own rate: 1, or linear
+  /// warmup then linear decay to 0.
+  double schedule_factor(long t, long total) const {
     double f = 1.0;
     if (opt_.warmup_steps > 0 && t <= opt_.warmup_steps) f = double(t) / opt_.warmup_steps;
     else if (opt_.linear_decay && total > opt_.warmup_steps)
       f = std::max(0.0, double(total - t) / double(total - opt_.warmup_steps));
-    return opt_.learning_rate * f;
+    return f;
+  }
+  /// Learning rate of the backbone's trained parameters at step t (1-based): learning_rate times
+  /// schedule_factor(); the head's is head_learning_rate (if set) times the same factor.
+  double scheduled_lr(long t, long total) const { return opt_.learning_rate * schedule_factor(t, total); }
+
+  /// Writes, atomically, one safetensors file with what resuming needs besides the step count:
+  /// for every trained span (each trained bias tensor by HF name, "bert" for all parameters of a
+  /// weight-training type, "classifier.weight", "classifier.bias") the tensors "param/<name>",
+  /// "adam_m/<name>" and "adam_v/<name>" (F32). Its metadata: the trainer's configuration
+  /// ("format", "fine_tune_type", "bias_terms", "first_trainable_layer", "subset", "head",
+  /// "spans"), "data_sha256" over all tensor data, and each `meta` entry under "meta.<key>". The
+  /// RNG needs no state: dropout derives from (seed, step) and shuffles from (seed, epoch), so the
+  /// caller records its step and epoch in `meta` and passes the next step to step(). The frozen
+  /// backbone is not in the file: a bias-only caller should record backbone_id() in `meta` and
+  /// compare it on resume. Throws bitfit::error naming `file`.
+  void save_state(const std::filesystem::path& file, const std::map<std::string, std::string>& meta) const {
+    std::vector<tensor_to_write> ts;
+    for (const auto& s : spans_) {
+      ts.push_back({"param/" + s.name, s.shape, s.param});
+      ts.push_back({"adam_m/" + s.name, s.shape, s.moments.m});
+      ts.push_back({"adam_v/" + s.name, s.shape, s.moments.v});
+    }
+    auto all = state_tag();
+    std::vector<std::span<const float>> data;
+    for (const auto& t : ts) data.push_back(t.data);
+    all["data_sha256"] = state_digest(data);
+    for (const auto& [key, value] : meta) {
+      check(!key.empty(), file.string() + ": training state metadata with an empty key");
+      all[std::string(detail::train_state_meta_prefix) + key] = value;
+    }
+    write_safetensors(file, ts, all);
+  }
+
+  /// Restores a save_state() file into the trained parameters (model and head) and the Adam
+  /// moments, and returns the caller's `meta`. Everything is checked first (format, the trainer's
+  /// configuration, every tensor's presence, dtype and shape, no extra tensors, the data digest);
+  /// only then is anything written, so on any error (bitfit::error naming `file`) the model and
+  /// optimizer are untouched.
+  std::map<std::string, std::string> load_state(const std::filesystem::path& file) {
+    const safetensors_file f(file);
+    const auto& md = f.metadata();
+    const std::string where = file.string() + ": ";
+    auto get = [&](const std::string& key) -> std::string {
+      check(md.contains(key) && md[key].is_string(), where + "training state metadata lacks '" + key + "'");
+      return md[key].get<std::string>();
+    };
+    const std::string format = md.contains("format") ? md["format"].get<std::string>() : std::string();
+    check(format == detail::train_state_format, where + "not a bitfit training state (format '" +
+                                                    detail::capped(format) + "', expected '" +
+                                                    detail::train_state_format + "')");
+    for (const auto& [key, expected] : state_tag()) {
+      const std::string found = get(key);
+      check(found == expected, where + "training state of another configuration: its " + key + " is '" +
+                                   detail::capped(found) + "' but this run's is '" + detail::capped(expected) +
+                                   "'; resume with the options it was saved with");
+    }
+    std::vector<std::array<std::span<const float>, 3>> src;
+    std::vector<std::span<const float>> data;
+    for (const auto& s : spans_) {
+      std::array<std::span<const float>, 3> parts;
+      std::size_t k = 0;
+      for (const char* prefix : {"param/", "adam_m/", "adam_v/"}) {
+        const std::string name = prefix + s.name;
+        // contains() would also accept "bert." + name: the name must be exact.
+        check(f.contains(name) && f.info(name).name == name, where + "training state lacks the tensor '" + name + "'");
+        const auto& info = f.info(name);
+        check(info.type == dtype::f32, where + "tensor '" + name + "' has dtype " + std::string(dtype_name(info.type)) +
+                                           ", not F32");
+        parts[k++] = f.f32(name, std::span<const std::int64_t>(s.shape));
+        data.push_back(parts[k - 1]);
+      }
+      src.push_back(parts);
+    }
+    check(f.names().size() == 3 * spans_.size(),
+          where + "training state holds " + std::to_string(f.names().size()) + " tensors, this run expects " +
+              std::to_string(3 * spans_.size()));
+    check(get("data_sha256") == state_digest(data),
+          where + "training state is corrupt (its data does not match its data_sha256)");
+    for (std::size_t i = 0; i < spans_.size(); ++i) {
+      auto& s = spans_[i];
+      std::copy(src[i][0].begin(), src[i][0].end(), s.param.begin());
+      std::copy(src[i][1].begin(), src[i][1].end(), s.moments.m.begin());
+      std::copy(src[i][2].begin(), src[i][2].end(), s.moments.v.begin());
+    }
+    std::map<std::string, std::string> meta;
+    for (auto it = md.begin(); it != md.end(); ++it)  // every value is a string (safetensors_file checks)
+      if (it.key().starts_with(detail::train_state_meta_prefix))
+        meta[it.key().substr(detail::train_state_meta_prefix.size())] = it.value().template get<std::string>();
+    return meta;
   }
 
  private:
+  void add_span(std::string name, std::vector<std::int64_t> shape, std::span<float> param, std::span<float> grad,
+                double lr, std::span<const unsigned char> keep = {}) {
+    adam_moments<float> moments(param.size());
+    spans_.push_back({std::move(name), std::move(shape), param, grad, std::move(moments), lr, keep});
+  }
+
+  /// What a state file must agree on with this trainer (see save_state()).
+  std::map<std::string, std::string> state_tag() const {
+    runtime_mask terms;
+    for (term t : all_terms)
+      if (mask_.trains(t)) terms.add(t);
+    std::string subset;
+    if (!keep_.empty())
+      subset = "seed " + std::to_string(opt_.seed) + ", " +
+               std::to_string(std::count(keep_.begin(), keep_.end(), 1)) + " entries";
+    nlohmann::json spans = nlohmann::json::array();
+    for (const auto& s : spans_) spans.push_back({s.name, s.param.size()});
+    return {{"format", detail::train_state_format},
+            {"fine_tune_type", std::string(fine_tune_type_name(opt_.type))},
+            {"bias_terms", Mask::weight_grads ? std::string("(every parameter)") : bias_terms_string(terms)},
+            {"first_trainable_layer", std::to_string(Mask::weight_grads ? 0 : opt_.first_trainable_layer)},
+            {"subset", subset},
+            {"head", std::to_string(m_.head.C) + "x" + std::to_string(m_.head.H)},
+            {"spans", spans.dump()}};
+  }
+
+  /// SHA-256 of the values of `data`, in order (their bytes in memory, the same on save and load).
+  static std::string state_digest(const std::vector<std::span<const float>>& data) {
+    detail::sha256 h;
+    for (auto d : data) h.update(d.data(), d.size_bytes());
+    return h.hex();
+  }
+
   sequence_classifier& m_;
   train_options opt_;
   Mask mask_;
