@@ -35,7 +35,7 @@ def run_ours(cli, data, model, task, precision, out_root):
     folder, name, limit = TASKS[task]
     out = out_root / f"{task}-{precision}"
     cmd = [str(cli), "train", "--task", name, "--data-dir", str(data / folder), "--model", str(model),
-           "--output-path", str(out), "--epochs", "1", "--batch-size", "16", "--max-seq-length", "128",
+           "--output-path", str(out), "--epochs", "1", "--batch-size", "16", "--max-seq-length", "128", "--no-train-eval",
            "--dropout", "0.1", "--learning-rate", "1e-3", "--max-grad-norm", "1.0", "--precision", precision,
            "--seed", "0"]
     if limit:
@@ -51,7 +51,7 @@ def run_ours(cli, data, model, task, precision, out_root):
     epoch = m["epoch"][0]
     return {"engine": f"ours {precision}", "task": task, "epoch_train_s": epoch["seconds"], "wall_s": wall,
             "peak_rss_mib": usage.ru_maxrss / 1024.0, "train_loss": epoch["train_loss"],
-            "dev_accuracy": epoch.get("dev_accuracy"), "train_tokens_per_s": epoch["train_tokens_per_s"],
+            "dev_accuracy": epoch["dev"]["accuracy"], "train_tokens_per_s": epoch["tokens_per_s"],
             "extrapolated": False, "cpu": m.get("cpu"), "gemm_backend": m.get("gemm_backend")}
 
 

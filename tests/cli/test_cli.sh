@@ -54,7 +54,13 @@ mkdir "$tmp/bad" && printf 'sentence\tlabel\nfine\t1\nno label here\n' | tee "$t
 printf '\x89PNG not a patch' >"$tmp/bad.safetensors"
 expect_error "unknown command" "unknown command 'frobnicate'" -- "$bitfit" frobnicate
 expect_error "unknown flag" "--frobnicate" -- "$bitfit" tokenize --model "$model" --frobnicate
-expect_error "missing required flag" "--data-dir is required" -- "$bitfit" train --task sst2
+expect_error "missing required flag" "--output-path is required" -- "$bitfit" train --task sst2 --model "$model"
+expect_error "a scalar flag given twice" "--epochs given more than once" -- \
+  "$bitfit" train -t sst2 -m "$model" -o "$tmp/r" --epochs 2 --epochs 3
+expect_error "unknown model name" "run scripts/fetch-model bert-tiny-nope" -- \
+  "$bitfit" train -t sst2 -m bert-tiny-nope -o "$tmp/r"
+expect_error "learning rates both 0" "nothing would train" -- \
+  "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" -l 0 --head-learning-rate 0
 expect_error "non-integer flag" "--epochs expects an integer, got 'abc'" -- \
   "$bitfit" train --task sst2 --data-dir "$data/glue/SST-2" --model "$model" --output-path "$tmp/r" --epochs abc
 expect_error "unknown task" "unknown GLUE task 'nope'" -- \
@@ -92,12 +98,17 @@ header=$(head -c 128 "$tmp/e.npy" | tr -d '\0')
 [[ -f "$tmp/run/patch.safetensors" && -f "$tmp/run/metrics.json" ]] || fail "train wrote no patch or metrics"
 "$bitfit" predict --model "$model" --patch "$tmp/run/patch.safetensors" --input "$data/glue/SST-2/dev.tsv" \
   --output "$tmp/pred.tsv" >"$tmp/pred.out" 2>&1 || fail "predict: $(cat "$tmp/pred.out")"
-want=$(grep -o '"dev_accuracy": [0-9.e-]*' "$tmp/run/metrics.json" | tail -1 | awk '{ printf "%d", $2 * 872 + 0.5 }')
+want=$(python3 -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["epoch"][-1]["dev"]["accuracy"] * 872))' "$tmp/run/metrics.json")
 right=$(paste <(awk -F'\t' 'NR > 1 { print $NF }' "$data/glue/SST-2/dev.tsv") <(awk -F'\t' 'NR > 1 { print $2 }' "$tmp/pred.tsv") |
         awk '$1 == $2 { n++ } END { print n + 0 }')
 classes=$(awk -F'\t' 'NR > 1 { print $2 }' "$tmp/pred.tsv" | sort -u | tr '\n' ' ')
 [[ "$classes" == "0 1 " ]] || fail "predict: the short run predicts only class(es) $classes"
 [[ "$right" == "$want" ]] || fail "predict: $right/872 right, train's dev accuracy says $want"
+
+# A value that starts with "--" passes as --name=value (an output file named "--pred.tsv").
+(cd "$tmp" && "$bitfit" predict -m "$model" --patch run/patch.safetensors --input "$data/glue/SST-2/dev.tsv" \
+  --output=--pred.tsv >/dev/null 2>&1) || fail "predict --output=--pred.tsv failed"
+cmp -s "$tmp/pred.tsv" "$tmp/--pred.tsv" || fail "predict --output=--pred.tsv: not the same predictions"
 
 # Hostile patches (issue #7): heads that disagree with their labels or their task are refused
 # before anything is indexed by class id (a 7-class head on rte read past rte's 2 labels; a

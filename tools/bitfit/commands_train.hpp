@@ -1,5 +1,6 @@
 #pragma once
-// `bitfit train` and `bitfit predict`: fine-tune a task patch on a GLUE task, and apply one.
+// `bitfit train`, `bitfit evaluate` and `bitfit predict`: fine-tune a task patch on a GLUE task
+// (the original repository's run_glue.py, flag for flag), re-score a saved patch, apply one.
 
 #include "options.hpp"
 
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -38,28 +40,111 @@ class progress {
   int last_ = -10;
 };
 
-inline std::filesystem::path task_file(const std::filesystem::path& data_dir, const char* split) {
-  auto p = data_dir / (std::string(split) + ".tsv");
+/// The GLUE folder of a task under $BITFIT_DATA_DIR (default ../shared/data)/glue.
+inline std::filesystem::path default_data_dir(const glue_task& task) {
+  const char* root = std::getenv("BITFIT_DATA_DIR");
+  const std::string folder = task.name == "sst2"   ? "SST-2"
+                             : task.name == "stsb" ? "STS-B"
+                             : task.name == "cola" ? "CoLA"
+                                                   : [&] {
+                                                       std::string s = task.name;
+                                                       for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+                                                       return s;
+                                                     }();
+  return std::filesystem::path(root && *root ? root : "../shared/data") / "glue" / folder;
+}
+
+/// `-m/--model-name`: a model directory (or TF checkpoint prefix), or a name that
+/// scripts/fetch-model lays out under $BITFIT_MODELS_DIR (default: models/).
+inline std::filesystem::path resolve_model(const std::string& name) {
+  const std::filesystem::path p = name;
+  if (std::filesystem::exists(p) || std::filesystem::exists(p.string() + ".index")) return p;
+  if (name.find('/') == std::string::npos) {
+    const char* root = std::getenv("BITFIT_MODELS_DIR");
+    const auto fetched = std::filesystem::path(root && *root ? root : "models") / name;
+    if (std::filesystem::exists(fetched)) return fetched;
+    throw error(name + ": no such model directory, and not fetched under " + fetched.parent_path().string() +
+                " (run scripts/fetch-model " + name + ")");
+  }
+  throw error(name + ": no such model directory or checkpoint");
+}
+
+inline std::filesystem::path split_file(const std::filesystem::path& data_dir, const std::string& file) {
+  auto p = data_dir / file;
   check(std::filesystem::exists(p), p.string() + ": not found (is --data-dir the task's GLUE folder?)");
   return p;
 }
 
+/// The task's metrics (glue_metrics) of predictions on labelled examples, as a JSON object.
+inline nlohmann::json score(const glue_task& task, const std::vector<float>& pred, const std::vector<encoded_example>& xs) {
+  std::vector<float> gold(xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) gold[i] = task.labels.empty() ? xs[i].score : float(xs[i].label);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [name, value] : glue_metrics(task, pred, gold)) out[name] = value;
+  return out;
+}
+
+/// "accuracy 0.8125, f1 0.8650": a metrics object on one line.
+inline std::string metrics_line(const nlohmann::json& m) {
+  std::string s;
+  char buf[64];
+  for (const auto& [k, v] : m.items()) {
+    std::snprintf(buf, sizeof buf, "%s%s %.4f", s.empty() ? "" : ", ", k.c_str(), v.is_number() ? v.get<double>() : NAN);
+    s += buf;
+  }
+  return s;
+}
+
+/// Labelled examples of each dev split (MNLI: matched and mismatched).
+struct eval_set {
+  std::string name;
+  std::vector<encoded_example> xs;
+};
+
+inline std::vector<eval_set> read_dev_sets(const bert_tokenizer& tok, const std::filesystem::path& data_dir,
+                                           const glue_task& task, int max_len) {
+  std::vector<eval_set> out;
+  for (const auto& s : glue_dev_splits(task)) {
+    const auto file = split_file(data_dir, s.file);
+    auto xs = encode_examples(tok, read_glue_tsv(file, task), task, max_len);
+    for (const auto& x : xs) check(x.label >= 0, file.string() + ": dev rows must be labelled");
+    out.push_back({s.name, std::move(xs)});
+  }
+  return out;
+}
+
+/// Writes the GLUE-server files of the test split(s) into `dir`.
+inline void write_test_predictions(const sequence_classifier& model, const bert_tokenizer& tok,
+                                   const std::filesystem::path& data_dir, const glue_task& task, int max_len,
+                                   const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  for (const auto& s : glue_test_splits(task)) {
+    const auto raw = read_glue_tsv(split_file(data_dir, s.file), task);
+    const auto pred = predict(model, encode_examples(tok, raw, task, max_len));
+    write_file_atomic(dir / s.submission, glue_submission_tsv(task, raw, pred));
+  }
+}
+
 inline int run_train(int argc, char** argv) {
-  options opt("train", "Fine-tunes a sequence classifier on a GLUE task and writes a bias patch (or a full checkpoint).",
-              {{"task", "NAME", "sst2, rte, mrpc, cola, stsb, qnli, wnli", "", false, true},
-               {"data-dir", "DIR", "the task's GLUE folder (train.tsv, dev.tsv)", "", false, true},
-               {"model", "DIR", "the frozen backbone: a Hugging Face directory, a TF SavedModel or a bert_model.ckpt prefix", "", false, true},
-               {"output-path", "DIR", "where metrics.json and the patch go", "", false, true},
-               {"fine-tune-type", "TYPE", "bitfit, frozen, full_ft, rand_uniform, rand_row_col", "bitfit"},
+  options opt("train",
+              "Fine-tunes a sequence classifier on a GLUE task and writes a bias patch (or a full checkpoint): the "
+              "original run_glue.py, flag for flag. Every epoch scores dev (and train), appends to metrics.json, keeps "
+              "the best epoch's patch beside the last, and saves what --resume needs.",
+              {{"-t,--task-name,--task", "NAME", "sst2, rte, mrpc, cola, stsb, qnli, wnli, mnli, qqp", "", false, true},
+               {"-o,--output-path", "DIR", "where metrics.json, the patches and the state go", "", false, true},
+               {"-m,--model-name,--model", "DIR|NAME", "the frozen backbone: an HF directory, a TF SavedModel, a bert_model.ckpt "
+                                               "prefix, or a name scripts/fetch-model knows (bert-base-cased, ...)", "", false, true},
+               {"data-dir", "DIR", "the task's GLUE folder", "$BITFIT_DATA_DIR/glue/<TASK> or ../shared/data/glue/<TASK>"},
+               {"-f,--fine-tune-type", "TYPE", "bitfit, frozen, full_ft, rand_uniform, rand_row_col", "bitfit"},
                {"bias-terms", "TERM", "bias terms for bitfit: query key value attention_output attention_layernorm "
                                       "intermediate output output_layernorm embeddings_layernorm pooler, or all", "all", true},
-               {"first-trainable-layer", "L", "bias terms below layer L stay frozen", "0"},
-               {"learning-rate", "LR", "learning rate of the trained parameters", "1e-3"},
+               {"first-trainable-layer", "L", "bias terms below layer L (and the embeddings) stay frozen", "0"},
+               {"-l,--learning-rate", "LR", "learning rate of the trained backbone parameters (0: train the head only)", "1e-3"},
                {"head-learning-rate", "LR", "learning rate of the task head (default: --learning-rate)"},
-               {"epochs", "N", "passes over train.tsv", "3"},
-               {"batch-size", "N", "examples per step", "32"},
+               {"-e,--epochs", "N", "passes over train.tsv", "3"},
+               {"-b,--batch-size", "N", "examples per step", "32"},
                {"max-seq-length", "N", "truncate to N tokens", "128"},
-               {"seed", "N", "seed of head init, shuffling and dropout", "42"},
+               {"-s,--seed", "N", "seed of head init, shuffling and dropout", "42"},
                {"dropout", "P", "hidden and attention dropout in training", "0.1"},
                {"max-grad-norm", "X", "global gradient-norm clip (0: off)", "1.0"},
                {"weight-decay", "X", "decoupled weight decay (AdamW)", "0"},
@@ -68,19 +153,28 @@ inline int run_train(int argc, char** argv) {
                {"linear-decay", "", "decay the learning rate linearly to 0"},
                {"bucket-by-length", "", "batch examples of similar length together"},
                {"max-train-examples", "N", "use only the first N training examples (0: all)", "0"},
+               {"no-train-eval", "", "do not score the training set after each epoch (the generalization gap)"},
+               {"predict-test", "", "write the GLUE-server test files (test/SST-2.tsv, ...) of the best dev epoch"},
+               {"save-evaluator", "", "also keep every epoch's patch (epoch-N.safetensors) for bitfit evaluate"},
+               {"resume", "", "continue the run in --output-path from its last finished epoch (bit-identical)"},
+               {"verbose", "", "log loss, gradient norm and learning rate every 10 steps"},
+               {"gpu-device", "N", "accepted for run_glue.py's command lines and ignored: bitfit runs on the CPU"},
                {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
   if (!opt.parse(argc, argv, 2)) return 0;
-  const auto task = glue_task_named(opt.str("task"));
-  const std::filesystem::path data_dir = opt.str("data-dir"), model_dir = opt.str("model"), out_dir = opt.str("output-path");
+  const auto task = glue_task_named(opt.str("task-name"));
+  const std::filesystem::path data_dir = opt.has("data-dir") ? std::filesystem::path(opt.str("data-dir")) : default_data_dir(task);
+  const std::filesystem::path model_dir = resolve_model(opt.str("model-name")), out_dir = opt.str("output-path");
 
   train_options t;
   t.type = parse_fine_tune_type(opt.choice("fine-tune-type", {"bitfit", "frozen", "full_ft", "rand_uniform", "rand_row_col"}));
   t.terms = parse_bias_terms(opt.list("bias-terms"));
-  if (t.type == fine_tune_type::bitfit && t.terms.trains(term::bk))
+  const auto named = opt.list("bias-terms");
+  if (t.type == fine_tune_type::bitfit && std::find(named.begin(), named.end(), "key") != named.end())
     std::fprintf(stderr, "bitfit train: note: the gradient of key (bk) is identically zero (softmax shift invariance); "
                          "training it changes nothing\n");
   t.learning_rate = opt.real("learning-rate", 0, 10);
-  t.head_learning_rate = opt.has("head-learning-rate") ? opt.real("head-learning-rate", 0, 10) : 0.0;
+  t.head_learning_rate = opt.has("head-learning-rate") ? opt.real("head-learning-rate", 0, 10) : t.learning_rate;
+  check(t.learning_rate > 0 || t.head_learning_rate > 0, opt.prefix() + "--learning-rate and --head-learning-rate are both 0: nothing would train");
   t.epochs = int(opt.integer("epochs", 1, 1000));
   t.batch_size = int(opt.integer("batch-size", 1, 4096));
   t.seed = std::uint64_t(opt.integer("seed", 0, (1LL << 62)));
@@ -91,7 +185,11 @@ inline int run_train(int argc, char** argv) {
   t.warmup_steps = int(opt.integer("warmup-steps", 0, 1 << 30));
   t.linear_decay = opt.has("linear-decay");
   t.bucket_by_length = opt.has("bucket-by-length");
+  const bool train_eval = !opt.has("no-train-eval"), verbose = opt.has("verbose");
+  if (opt.has("gpu-device")) std::fprintf(stderr, "bitfit train: note: --gpu-device is ignored (bitfit runs on the CPU)\n");
+  const auto limit = std::size_t(opt.integer("max-train-examples", 0, 1LL << 40));
 
+  const auto train_file = split_file(data_dir, "train.tsv");  // before loading the model: fail fast
   const auto tok = load_tokenizer(model_dir);
   auto loaded = load_backbone(model_dir, parse_precision(opt.str("precision"), "--precision"));
   sequence_classifier model{std::move(loaded.params), {}};
@@ -100,153 +198,254 @@ inline int run_train(int argc, char** argv) {
   const int max_len = int(opt.integer("max-seq-length", task.pair() ? 3 : 2, cfg.max_position_embeddings));
   model.head = task_head<float>::init(task.num_labels(), cfg.hidden_size, detail::derive_seed(t.seed, 0x4EAD));
 
-  auto train_raw = read_glue_tsv(task_file(data_dir, "train"), task);
-  const auto limit = std::size_t(opt.integer("max-train-examples", 0, 1LL << 40));
+  auto train_raw = read_glue_tsv(train_file, task);
   if (limit && train_raw.size() > limit) train_raw.resize(limit);
   const auto train = encode_examples(tok, train_raw, task, max_len);
-  const auto dev = encode_examples(tok, read_glue_tsv(task_file(data_dir, "dev"), task), task, max_len);
-  for (const auto* set : {&train, &dev})
-    for (const auto& x : *set) check(x.label >= 0, data_dir.string() + ": train/dev rows must be labelled");
+  for (const auto& x : train) check(x.label >= 0, train_file.string() + ": training rows must be labelled");
+  const auto dev = read_dev_sets(tok, data_dir, task, max_len);
   std::filesystem::create_directories(out_dir);
-  const std::string backbone = loaded.id;
+  const std::string backbone = loaded.id, metric = primary_metric(task);
 
-  nlohmann::json metrics = {{"task", task.name},
-                            {"model", model_dir.string()},
-                            {"backbone_id", backbone},
-                            {"fine_tune_type", std::string(fine_tune_type_name(t.type))},
-                            {"bias_terms", t.type == fine_tune_type::bitfit ? bias_terms_string(t.terms) : ""},
-                            {"learning_rate", t.learning_rate},
-                            {"epochs", t.epochs},
-                            {"batch_size", t.batch_size},
-                            {"max_seq_length", max_len},
-                            {"seed", t.seed},
-                            {"threads", omp_get_max_threads()},
-                            {"precision", std::string(precision_name(loaded.weights))},
-                            {"gemm_backend", std::string(backend_name(current_gemm_backend()))},
-                            {"cpu", this_cpu().model},
-                            {"train_examples", train.size()},
-                            {"dev_examples", dev.size()},
-                            {"epoch", nlohmann::json::array()}};
-  const bool regression = task.labels.empty();
+  // What determines the result: a resumed run must have been started with the same.
+  const nlohmann::json run_config = {{"task", task.name},
+                                     {"backbone_id", backbone},
+                                     {"fine_tune_type", std::string(fine_tune_type_name(t.type))},
+                                     {"bias_terms", t.type == fine_tune_type::bitfit ? bias_terms_string(t.terms) : ""},
+                                     {"first_trainable_layer", t.first_trainable_layer},
+                                     {"learning_rate", t.learning_rate},
+                                     {"head_learning_rate", t.head_learning_rate},
+                                     {"epochs", t.epochs},
+                                     {"batch_size", t.batch_size},
+                                     {"max_seq_length", max_len},
+                                     {"seed", t.seed},
+                                     {"dropout", t.hidden_dropout},
+                                     {"max_grad_norm", t.max_grad_norm},
+                                     {"weight_decay", t.optimizer.weight_decay},
+                                     {"optimizer", t.optimizer.decoupled ? "adamw" : "adam"},
+                                     {"warmup_steps", t.warmup_steps},
+                                     {"linear_decay", t.linear_decay},
+                                     {"bucket_by_length", t.bucket_by_length},
+                                     {"train_examples", train.size()},
+                                     {"precision", std::string(precision_name(loaded.weights))},
+                                     {"threads", omp_get_max_threads()}};
+  nlohmann::json metrics = run_config;
+  metrics.update({{"model", model_dir.string()},
+                  {"gemm_backend", std::string(backend_name(current_gemm_backend()))},
+                  {"cpu", this_cpu().model},
+                  {"primary_metric", metric},
+                  {"dev_examples", dev.front().xs.size()},
+                  {"epoch", nlohmann::json::array()}});
+  const auto state_file = out_dir / "state.safetensors";
 
   return with_trainer(model, t, [&](auto& tr) {
     metrics["trained_parameters"] = tr.trained_parameters();
-    std::fprintf(stderr, "bitfit train: %s %s, %zu trained parameters (%.4f%% of %zu), %zu train / %zu dev examples\n",
-                 task.name.c_str(), std::string(fine_tune_type_name(t.type)).c_str(), tr.trained_parameters(),
-                 100.0 * double(tr.trained_parameters()) / double(model.params.layout.total_size),
-                 model.params.layout.total_size, train.size(), dev.size());
-    auto save = [&] {
+    const bool full = tr.trained_entries().empty() && t.type != fine_tune_type::bitfit && t.type != fine_tune_type::frozen;
+    const std::string patch_name = full ? "checkpoint.safetensors" : "patch.safetensors";
+    auto save_patch_as = [&](const std::filesystem::path& file) {
       patch_info info;
-      info.kind = tr.trained_entries().empty() && t.type != fine_tune_type::bitfit && t.type != fine_tune_type::frozen ? "full" : "bias";
+      info.kind = full ? "full" : "bias";
       info.task = task.name;
       info.fine_tune_type = std::string(fine_tune_type_name(t.type));
-      info.bias_terms = metrics["bias_terms"];
+      info.bias_terms = run_config["bias_terms"];
       info.backbone_id = backbone;
       info.labels = task.labels;
       info.num_labels = task.num_labels();
       info.first_trainable_layer = t.first_trainable_layer;
       std::vector<const param_entry*> entries = tr.trained_entries();
-      if (info.kind == "full")
+      if (full)
         for (const auto& e : model.params.layout.entries) entries.push_back(&e);
-      const auto file = out_dir / (info.kind == "full" ? "checkpoint.safetensors" : "patch.safetensors");
       save_patch(file, model.params, entries, model.head, info);
-      write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
-      return file;
     };
+
+    // --resume continues only the run these options describe.
+    auto same_run = [&](const nlohmann::json& saved, const std::filesystem::path& file) {
+      std::string diff;
+      for (const auto& [k, v] : run_config.items())
+        if (const auto was = saved.value(k, nlohmann::json()); was != v)
+          diff += (diff.empty() ? "" : "; ") + k + ": was " + was.dump() + ", now " + v.dump();
+      check(diff.empty(), file.string() + ": the run there was started with other options (" + diff +
+                              "); resume with the same options, or use another --output-path");
+    };
+    if (opt.has("resume") && !std::filesystem::exists(state_file) && std::filesystem::exists(out_dir / "metrics.json")) {
+      const auto done = nlohmann::json::parse(detail::read_file(out_dir / "metrics.json"), nullptr, false);
+      if (done.is_object() && done.value("finished", false)) {
+        same_run(done, out_dir / "metrics.json");
+        std::fprintf(stderr, "bitfit train: %s already holds the finished run\n", out_dir.c_str());
+        return 0;
+      }
+    }
+    int first_epoch = 1;
     long step = 0;
+    double best = -INFINITY;
+    if (opt.has("resume") && std::filesystem::exists(state_file)) {
+      const auto meta = tr.load_state(state_file);
+      const nlohmann::json saved = nlohmann::json::parse(meta.at("metrics"));
+      same_run(saved, state_file);
+      metrics["epoch"] = saved["epoch"];
+      metrics["best_epoch"] = saved["best_epoch"];
+      metrics["best"] = saved["best"];
+      best = saved["best"]["value"].is_number() ? saved["best"]["value"].get<double>() : -INFINITY;
+      first_epoch = std::stoi(meta.at("epoch")) + 1;
+      step = std::stol(meta.at("step"));
+      std::fprintf(stderr, "bitfit train: resuming %s after epoch %d (step %ld)\n", out_dir.c_str(), first_epoch - 1, step);
+    } else if (opt.has("resume")) {
+      std::fprintf(stderr, "bitfit train: nothing to resume in %s, starting\n", out_dir.c_str());
+    }
+    std::fprintf(stderr, "bitfit train: %s %s, %zu trained parameters (%.4f%% of %zu), %zu train / %zu dev examples\n",
+                 task.name.c_str(), std::string(fine_tune_type_name(t.type)).c_str(), tr.trained_parameters(),
+                 100.0 * double(tr.trained_parameters()) / double(model.params.layout.total_size),
+                 model.params.layout.total_size, train.size(), dev.front().xs.size());
+
     const long steps_per_epoch = long((train.size() + std::size_t(t.batch_size) - 1) / std::size_t(t.batch_size));
     const long total = steps_per_epoch * t.epochs;
+    encoder_state<float> eval_state;
     try {
-      for (int epoch = 1; epoch <= t.epochs; ++epoch) {
+      for (int epoch = first_epoch; epoch <= t.epochs; ++epoch) {
         const auto batches = epoch_batches(train, t.batch_size, detail::derive_seed(t.seed, 0xE90C + std::uint64_t(epoch)), t.bucket_by_length);
         progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(t.epochs));
         const auto start = std::chrono::steady_clock::now();
         double loss_sum = 0, tokens = 0;
         std::size_t done = 0;
         for (const auto& b : batches) {
-          loss_sum += tr.step(train, b, ++step, total) * double(b.size());
+          const double loss = tr.step(train, b, ++step, total);
+          loss_sum += loss * double(b.size());
           done += b.size();
           tokens += tr.last_tokens();
           const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          bar.update(done, train.size(), loss_sum / double(done), tokens / std::max(secs, 1e-9));
+          if (verbose && step % 10 == 0)
+            std::fprintf(stderr, "step %ld: loss %.4f, gradient norm %.4f, lr %.3g\n", step, loss, tr.last_grad_norm(),
+                         tr.scheduled_lr(step, total));
+          else
+            bar.update(done, train.size(), loss_sum / double(done), tokens / std::max(secs, 1e-9));
         }
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const auto pred = predict(model, dev);
-        nlohmann::json e = {{"epoch", epoch}, {"train_loss", loss_sum / double(train.size())}, {"seconds", secs},
-                            {"train_tokens_per_s", tokens / secs}};
-        if (regression) {
-          double se = 0;
-          for (std::size_t i = 0; i < dev.size(); ++i) se += (pred[i] - dev[i].score) * (pred[i] - dev[i].score);
-          e["dev_mse"] = se / double(dev.size());
-        } else {
-          e["dev_accuracy"] = accuracy(pred, dev);
-        }
+        const auto eval_start = std::chrono::steady_clock::now();
+        nlohmann::json e = {{"epoch", epoch}, {"step", step}, {"train_loss", loss_sum / double(train.size())},
+                            {"seconds", secs}, {"tokens_per_s", tokens / secs}};
+        for (const auto& d : dev) e[d.name] = score(task, predict(model, d.xs, eval_state), d.xs);
+        if (train_eval) e["train"] = score(task, predict(model, train, eval_state), train);
+        e["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
         metrics["epoch"].push_back(e);
-        std::fprintf(stderr, "epoch %d: train loss %.4f, dev %s %.4f, %.1f s\n", epoch, double(e["train_loss"]),
-                     regression ? "mse" : "accuracy", double(regression ? e["dev_mse"] : e["dev_accuracy"]), secs);
-        save();
+        const auto& first_dev = e[dev.front().name];
+        std::fprintf(stderr, "epoch %d: train loss %.4f; %s: %s%s%s; %.1f s\n", epoch, double(e["train_loss"]),
+                     dev.front().name.c_str(), metrics_line(first_dev).c_str(), train_eval ? "; train: " : "",
+                     train_eval ? metrics_line(e["train"]).c_str() : "", secs);
+        // The best epoch by the paper's metric on (the first) dev split; NaN (a constant
+        // prediction's correlation) never counts as better.
+        const double value = first_dev[metric].is_number() ? first_dev[metric].get<double>() : -INFINITY;
+        if (!metrics.contains("best") || value > best) {
+          best = value;
+          metrics["best_epoch"] = epoch;
+          metrics["best"] = {{"epoch", epoch}, {"metric", metric}, {"value", first_dev[metric]}, {"dev", first_dev}};
+          save_patch_as(out_dir / ("best-" + patch_name));
+          if (opt.has("predict-test")) write_test_predictions(model, tok, data_dir, task, max_len, out_dir / "test");
+        }
+        if (opt.has("save-evaluator")) save_patch_as(out_dir / ("epoch-" + std::to_string(epoch) + "-" + patch_name));
+        save_patch_as(out_dir / patch_name);
+        metrics["finished"] = epoch == t.epochs;
+        write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
+        if (epoch < t.epochs)
+          tr.save_state(state_file, {{"epoch", std::to_string(epoch)}, {"step", std::to_string(step)}, {"metrics", metrics.dump()}});
       }
     } catch (const training_diverged& ex) {
       metrics["error"] = ex.what();
-      const auto file = save();
-      std::fprintf(stderr, "bitfit train: %s; last good parameters written to %s\n", ex.what(), file.c_str());
+      save_patch_as(out_dir / patch_name);
+      write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
+      std::fprintf(stderr, "bitfit train: %s; last good parameters written to %s\n", ex.what(), (out_dir / patch_name).c_str());
       return 1;
     }
-    std::fprintf(stderr, "bitfit train: wrote %s and %s\n", (out_dir / "metrics.json").c_str(),
-                 (out_dir / (t.type == fine_tune_type::bitfit || t.type == fine_tune_type::frozen ? "patch.safetensors" : "checkpoint.safetensors")).c_str());
+    std::filesystem::remove(state_file);  // a finished run needs no state (a full_ft state is ~1.3 GB)
+    std::fprintf(stderr, "bitfit train: wrote %s, %s and best-%s (epoch %d: %s %.4f)\n", (out_dir / "metrics.json").c_str(),
+                 (out_dir / patch_name).c_str(), patch_name.c_str(), int(metrics["best_epoch"]), metric.c_str(), best);
     return 0;
   });
 }
 
-inline int run_predict(int argc, char** argv) {
-  options opt("predict", "Applies a patch to the frozen backbone and predicts the text column(s) of a GLUE-format TSV.",
-              {{"model", "DIR", "the backbone the patch was trained on (HF directory or TF checkpoint, any of them)", "", false, true},
-               {"patch", "FILE", "patch.safetensors or checkpoint.safetensors from bitfit train", "", false, true},
-               {"input", "FILE.tsv", "GLUE-format TSV of the patch's task (labelled or not)", "", false, true},
-               {"output", "FILE.tsv", "predictions: index<TAB>prediction (written atomically)", "", false, true},
-               {"max-seq-length", "N", "truncate to N tokens", "128"},
-               {"batch-size", "N", "sequences per forward pass", "64"},
-               {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
-  if (!opt.parse(argc, argv, 2)) return 0;
-  const std::filesystem::path model_dir = opt.str("model");
-  const auto tok = load_tokenizer(model_dir);
-  auto loaded = load_backbone(model_dir, parse_precision(opt.str("precision"), "--precision"));
-  sequence_classifier model{std::move(loaded.params), {}};
-  const std::string patch = opt.str("patch");
-  const auto info = apply_patch(patch, model.params, model.head, loaded.id);
+/// The model with a patch applied, and the patch's task (checked against the head).
+struct patched_model {
+  sequence_classifier model;
   glue_task task;
+};
+
+inline patched_model load_patched(const std::filesystem::path& model_dir, const std::string& patch, precision_request prec) {
+  auto loaded = load_backbone(model_dir, prec);
+  patched_model out{{std::move(loaded.params), {}}, {}};
+  const auto info = apply_patch(patch, out.model.params, out.model.head, loaded.id);
   try {
-    task = glue_task_named(info.task);
+    out.task = glue_task_named(info.task);
   } catch (const error& e) {
     throw error(patch + ": " + e.what());
   }
-  // The output column and the accuracy index the task's labels by the head's class id.
+  // The output column and the metrics index the task's labels by the head's class id.
   auto outputs = [](int n, const std::vector<std::string>& labels) {
     std::string s = std::to_string(n) + (n == 1 ? " output (" : " outputs (");
     for (const auto& l : labels) s += (&l == labels.data() ? "" : ", ") + l;
     return s + (labels.empty() ? "regression)" : ")");
   };
-  check(task.num_labels() == info.num_labels && task.labels == info.labels,
-        patch + ": its head has " + outputs(info.num_labels, info.labels) + " but task " + task.name + " has " +
-            outputs(task.num_labels(), task.labels));
-  const int max_len = int(opt.integer("max-seq-length", task.pair() ? 3 : 2, model.params.config.max_position_embeddings));
-  const auto raw = read_glue_tsv(opt.str("input"), task);
-  const auto xs = encode_examples(tok, raw, task, max_len);
-  const auto pred = predict(model, xs, int(opt.integer("batch-size", 1, 4096)));
-  std::string out = "index\tprediction\n";
-  std::size_t labelled = 0, correct = 0;
-  for (std::size_t i = 0; i < xs.size(); ++i) {
-    const std::string idx = raw[i].index.empty() ? std::to_string(i) : raw[i].index;
-    const float y = pred[i];  // a class id (argmax over the head's num_labels outputs) or a regression value
-    const bool is_class = !task.labels.empty();
-    check(!is_class || (y >= 0 && y < float(task.labels.size())),
-          patch + ": prediction " + std::to_string(y) + " is not a class id of task " + task.name);
-    out += idx + "\t" + (is_class ? task.labels[std::size_t(y)] : std::to_string(y)) + "\n";
-    if (xs[i].label >= 0 && is_class) ++labelled, correct += y == float(xs[i].label);
+  check(out.task.num_labels() == info.num_labels && out.task.labels == info.labels,
+        patch + ": its head has " + outputs(info.num_labels, info.labels) + " but task " + out.task.name + " has " +
+            outputs(out.task.num_labels(), out.task.labels));
+  return out;
+}
+
+inline int run_evaluate(int argc, char** argv) {
+  options opt("evaluate", "Re-scores a saved patch on a GLUE split with the task's metrics (one JSON line per split).",
+              {{"-m,--model-name,--model", "DIR|NAME", "the backbone the patch was trained on", "", false, true},
+               {"patch", "FILE", "patch.safetensors, best-patch.safetensors or a checkpoint from bitfit train", "", false, true},
+               {"-t,--task-name,--task", "NAME", "the task (default: the patch's; must agree with it)"},
+               {"data-dir", "DIR", "the task's GLUE folder", "$BITFIT_DATA_DIR/glue/<TASK> or ../shared/data/glue/<TASK>"},
+               {"split", "dev|train", "which labelled split to score (MNLI dev: matched and mismatched)", "dev"},
+               {"max-seq-length", "N", "truncate to N tokens", "128"},
+               {"-b,--batch-size", "N", "sequences per forward pass", "64"},
+               {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32 or bf16", "fp32"}});
+  if (!opt.parse(argc, argv, 2)) return 0;
+  const auto model_dir = resolve_model(opt.str("model-name"));
+  const std::string patch = opt.str("patch"), split = opt.choice("split", {"dev", "train"});
+  const auto tok = load_tokenizer(model_dir);
+  auto pm = load_patched(model_dir, patch, parse_precision(opt.str("precision"), "--precision"));
+  if (opt.has("task-name"))
+    check(glue_task_named(opt.str("task-name")).name == pm.task.name,
+          patch + ": a patch for task " + pm.task.name + ", not " + opt.str("task-name"));
+  const auto data_dir = opt.has("data-dir") ? std::filesystem::path(opt.str("data-dir")) : default_data_dir(pm.task);
+  const int max_len = int(opt.integer("max-seq-length", pm.task.pair() ? 3 : 2, pm.model.params.config.max_position_embeddings));
+  const int batch = int(opt.integer("batch-size", 1, 4096));
+  std::vector<eval_set> sets;
+  if (split == "dev") {
+    sets = read_dev_sets(tok, data_dir, pm.task, max_len);
+  } else {
+    const auto file = split_file(data_dir, "train.tsv");
+    sets.push_back({"train", encode_examples(tok, read_glue_tsv(file, pm.task), pm.task, max_len)});
+    for (const auto& x : sets.back().xs) check(x.label >= 0, file.string() + ": training rows must be labelled");
   }
-  write_file_atomic(opt.str("output"), out);
-  if (labelled)
-    std::printf("accuracy %.4f (%zu/%zu)\n", double(correct) / double(labelled), correct, labelled);
+  encoder_state<float> st;
+  for (const auto& s : sets) {
+    nlohmann::json line = {{"task", pm.task.name}, {"split", s.name}, {"examples", s.xs.size()}};
+    line.update(score(pm.task, predict(pm.model, s.xs, st, batch), s.xs));
+    std::printf("%s\n", line.dump().c_str());
+  }
+  return 0;
+}
+
+inline int run_predict(int argc, char** argv) {
+  options opt("predict", "Applies a patch to the frozen backbone and predicts the text column(s) of a GLUE-format TSV.",
+              {{"-m,--model-name,--model", "DIR|NAME", "the backbone the patch was trained on (HF directory or TF checkpoint, any of them)", "", false, true},
+               {"patch", "FILE", "patch.safetensors or checkpoint.safetensors from bitfit train", "", false, true},
+               {"input", "FILE.tsv", "GLUE-format TSV of the patch's task (labelled or not)", "", false, true},
+               {"output", "FILE.tsv", "predictions as the GLUE server reads them: index<TAB>prediction (written atomically)", "", false, true},
+               {"max-seq-length", "N", "truncate to N tokens", "128"},
+               {"-b,--batch-size", "N", "sequences per forward pass", "64"},
+               {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
+  if (!opt.parse(argc, argv, 2)) return 0;
+  const auto model_dir = resolve_model(opt.str("model-name"));
+  const std::string patch = opt.str("patch");
+  const auto tok = load_tokenizer(model_dir);
+  auto pm = load_patched(model_dir, patch, parse_precision(opt.str("precision"), "--precision"));
+  const int max_len = int(opt.integer("max-seq-length", pm.task.pair() ? 3 : 2, pm.model.params.config.max_position_embeddings));
+  const auto raw = read_glue_tsv(opt.str("input"), pm.task);
+  const auto xs = encode_examples(tok, raw, pm.task, max_len);
+  const auto pred = predict(pm.model, xs, int(opt.integer("batch-size", 1, 4096)));
+  write_file_atomic(opt.str("output"), glue_submission_tsv(pm.task, raw, pred));
+  if (!xs.empty() && xs.front().label >= 0) std::printf("%s\n", metrics_line(score(pm.task, pred, xs)).c_str());
   std::fprintf(stderr, "bitfit predict: %zu predictions -> %s\n", xs.size(), opt.str("output").c_str());
   return 0;
 }

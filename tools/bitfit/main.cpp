@@ -3,6 +3,7 @@
 
 #include "commands_infer.hpp"
 #include "commands_model.hpp"
+#include "commands_plot.hpp"
 #include "commands_train.hpp"
 
 #include <cstdio>
@@ -19,7 +20,9 @@ void usage(std::FILE* f) {
                "  tokenize   print the token ids of each stdin line\n"
                "  encode     write sentence vectors of stdin lines to a .npy file\n"
                "  train      fine-tune a bias patch (or a full model) on a GLUE task\n"
+               "  evaluate   re-score a saved patch on a GLUE split\n"
                "  predict    apply a patch and predict a GLUE-format TSV\n"
+               "  plot       learning curves, bias change per term and layer, results bars (SVG + PNG)\n"
                "  convert    write a TF or HF BERT checkpoint as a Hugging Face directory\n");
 }
 
@@ -40,7 +43,9 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return bitfit::cli::run_tokenize(argc, argv);
     if (cmd == "encode") return bitfit::cli::run_encode(argc, argv);
     if (cmd == "train") return bitfit::cli::run_train(argc, argv);
+    if (cmd == "evaluate") return bitfit::cli::run_evaluate(argc, argv);
     if (cmd == "predict") return bitfit::cli::run_predict(argc, argv);
+    if (cmd == "plot") return bitfit::cli::run_plot(argc, argv);
     if (cmd == "convert") return bitfit::cli::run_convert(argc, argv);
     std::fprintf(stderr, "bitfit: unknown command '%s' (see bitfit --help)\n", argv[1]);
     return 2;
