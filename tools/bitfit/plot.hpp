@@ -413,7 +413,6 @@ inline std::vector<std::filesystem::path> plot_results_bars(const std::vector<ba
       const double x = double(g) - 0.4 + (double(s) + 0.5) * slot;
       const double v = groups[g].value[s];
       const double e = groups[g].err.empty() ? NAN : groups[g].err[s];
-      // x, value, error (or ?), where the value label goes (above the error bar)
       const double tip = std::isfinite(e) ? e : 0.0;
       const double above = std::isfinite(v) && v >= 0 ? v + tip : NAN, below = std::isfinite(v) && v < 0 ? v - tip : NAN;
       // x, value, error (or ?), where the value label goes: above a bar (and its error bar), or below a negative one
@@ -423,9 +422,14 @@ inline std::vector<std::filesystem::path> plot_results_bars(const std::vector<ba
     data += "EOD\n";
   }
 
+  // Group names tilted when the longest would not fit under its group (12 pt, ~0.6 em a character).
+  const int width = std::clamp(200 + int(groups.size() * n) * 48, 640, 1800);
+  std::size_t name_chars = 0;
+  for (const auto& g : groups) name_chars = std::max(name_chars, g.name.size());
+  const bool tilt = double(name_chars) * 0.6 * 12 * 96.0 / 72.0 > 0.95 * (width - 160) / (double(groups.size()) + 0.2);
   std::string xtics = "set xtics (";
   for (std::size_t g = 0; g < groups.size(); ++g) xtics += (g ? ", " : "") + quote(groups[g].name) + " " + std::to_string(g);
-  xtics += ") noenhanced scale 0 font ',12'\n";
+  xtics += ") noenhanced scale 0 font ',12'" + std::string(tilt ? " rotate by 25 right" : "") + "\n";
   const double span = hi - lo;
   std::string body = plot_detail::common_style();
   body += "set title " + quote(title) + " noenhanced font ',13'\n";
@@ -437,7 +441,6 @@ inline std::vector<std::filesystem::path> plot_results_bars(const std::vector<ba
   body += "set key outside bottom center horizontal noenhanced samplen 1.5 width 2\n";
   body += "set boxwidth " + number(box) + " absolute\n";
   // Value labels horizontal when the longest fits in a bar's slot, else rotated.
-  const int width = std::clamp(200 + int(groups.size() * n) * 48, 640, 1800);
   const double slot_px = (width - 160) / (double(groups.size()) + 0.2) * slot;
   const int label_font = slot_px >= 40 ? 9 : 8;
   const std::string fmt = "%." + std::to_string(decimals) + "f";
