@@ -271,3 +271,49 @@ TEST_CASE("patch: metadata numbers must be whole integers and labels shallow JSO
   task_head<float> head;
   CHECK(apply_patch(path, p, head, sha).first_trainable_layer == 1);
 }
+
+TEST_CASE("patch: applying is all or nothing: a bad tensor anywhere leaves backbone and head untouched") {
+  temp_dir dir;
+  const auto before = numbered_params(1.0f);
+  const auto& layout = before.layout;
+  // Two good bias tensors, then one of the wrong shape; or a good one, then a weight in a bias
+  // patch; or good tensors and a head of the wrong shape. Tensors are read in name order, so
+  // the bad one comes after at least one good one.
+  const param_entry* b0 = layout.lookup("encoder.layer.0.attention.output.dense.bias");
+  const param_entry* b1 = layout.lookup("encoder.layer.1.output.dense.bias");
+  REQUIRE(b0 != nullptr);
+  REQUIRE(b1 != nullptr);
+  const std::vector<float> good(std::size_t(b0->numel), 7.0f), short_one(std::size_t(b1->numel) - 1, 7.0f);
+  const std::vector<float> W(16, 3.0f), b(2, 3.0f), W_bad(24, 3.0f);
+  struct bad_case {
+    const char* what;
+    std::vector<tensor_to_write> tensors;
+    bool with_head;
+    const char* needle;
+  };
+  const std::vector<bad_case> cases = {
+      {"a later bias of the wrong shape", {{b0->name, b0->shape, good}, {b1->name, {b1->numel - 1}, short_one}}, true,
+       "has shape"},
+      {"a head of the wrong shape",
+       {{b0->name, b0->shape, good}, {"classifier.weight", {3, 8}, W_bad}, {"classifier.bias", {2}, b}}, false,
+       "classifier.weight"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    const auto path = dir / "bad.safetensors";
+    write_raw_patch(path, {}, c.tensors, c.with_head);
+    auto p = before;
+    task_head<float> head(2, 8);
+    head.W.assign(16, -1.0f), head.b.assign(2, -1.0f);
+    std::string err;
+    try {
+      apply_patch(path, p, head, sha);
+    } catch (const error& e) {
+      err = e.what();
+    }
+    CHECK(err.find(c.needle) != std::string::npos);
+    CHECK(std::equal(p.data.begin(), p.data.end(), before.data.begin()));
+    CHECK(head.W == std::vector<float>(16, -1.0f));
+    CHECK(head.b == std::vector<float>(2, -1.0f));
+  }
+}

@@ -114,23 +114,25 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
               " (a bias patch only applies to the weights it was trained on)");
   check(f.contains("classifier.weight") && f.contains("classifier.bias"),
         path.string() + ": patch has no task head (classifier.weight, classifier.bias)");
+  // All or nothing: every tensor is checked (a parameter of this backbone, allowed in this kind
+  // of patch, the right shape and a float dtype) before anything is written, so a bad tensor
+  // anywhere in the file leaves the backbone and the head as they were.
+  std::vector<std::pair<std::span<const float>, const param_entry*>> copies;
   for (const auto& name : f.names()) {
     if (name.starts_with("classifier.")) continue;
     const param_entry* found = p.layout.lookup(name);
     check(found != nullptr, path.string() + ": tensor '" + name + "' is not a parameter of this backbone");
-    const auto& e = *found;
-    check(e.is_bias || info.kind == "full",
+    check(found->is_bias || info.kind == "full",
           path.string() + ": bias patch holds the weight '" + name + "' (only a full checkpoint may)");
-    auto src = f.f32(name, std::span<const std::int64_t>(e.shape));
-    auto dst = p.tensor(e);
-    std::copy(src.begin(), src.end(), dst.begin());
+    copies.emplace_back(f.f32(name, std::span<const std::int64_t>(found->shape)), found);
   }
   const int H = p.config.hidden_size;
+  const auto W = f.f32("classifier.weight", {info.num_labels, H});
+  const auto b = f.f32("classifier.bias", {info.num_labels});
+  for (const auto& [src, e] : copies) std::ranges::copy(src, p.tensor(*e).begin());
   head = task_head<float>(info.num_labels, H);
-  auto W = f.f32("classifier.weight", {info.num_labels, H});
-  auto b = f.f32("classifier.bias", {info.num_labels});
-  std::copy(W.begin(), W.end(), head.W.begin());
-  std::copy(b.begin(), b.end(), head.b.begin());
+  std::ranges::copy(W, head.W.begin());
+  std::ranges::copy(b, head.b.begin());
   return info;
 }
 
