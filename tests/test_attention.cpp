@@ -135,3 +135,27 @@ TEST_CASE("attention: reusing the per-thread scratch across calls and shapes cha
   CHECK(run(small, 1) == first);
   CHECK(run(large, 2) == big);
 }
+
+TEST_CASE("attention_forward: a sequence's output does not depend on the sequences before it") {
+  // Its probabilities sit at an offset in P that the earlier sequences set, so at another
+  // alignment: the softmax must round the same there (a served batch mixes requests).
+  constexpr int Hf = 64, Af = 4, t = 37;
+  test::rng r{7};
+  std::vector<float> seq(std::size_t(t) * 3 * Hf);
+  for (auto& v : seq) v = float(r.uniform(-2.0, 2.0));
+  auto run = [&](int before) {
+    std::vector<float> qkv(std::size_t(before + t) * 3 * Hf);
+    for (std::size_t i = 0; i < std::size_t(before) * 3 * Hf; ++i) qkv[i] = float(r.uniform(-2.0, 2.0));
+    std::copy(seq.begin(), seq.end(), qkv.begin() + std::ptrdiff_t(before) * 3 * Hf);
+    const std::vector<int> offs = before ? std::vector<int>{0, before, before + t} : std::vector<int>{0, t};
+    std::vector<float> ctx(std::size_t(before + t) * Hf), P(attention_cache_size(offs, Af));
+    attention_forward(ctx.data(), P.data(), qkv.data(), offs, Hf, Af);
+    return std::vector<float>(ctx.begin() + std::ptrdiff_t(before) * Hf, ctx.end());
+  };
+  const auto alone = run(0);
+  for (int before : {1, 2, 3, 5, 6, 7}) {
+    CAPTURE(before);
+    const auto got = run(before);
+    CHECK(std::equal(got.begin(), got.end(), alone.begin()));
+  }
+}

@@ -72,10 +72,17 @@ void attention_forward(T* ctx, T* P, const T* qkv, std::span<const int> offsets,
     const std::size_t off = po[b] + std::size_t(a) * t * t;
     auto p = as_matrix(P + off, t, t);
     p.noalias() = (q * k.transpose()) * scale;
+    // Softmax of each row in an aligned per-thread row: Eigen peels unaligned leading elements
+    // off its vectorised exp and sums (scalar exp, another summation order), so a row of P,
+    // whose address depends on the sequences before it, would round differently in another
+    // batch. Aligned, each sequence's probabilities are the same whatever it is batched with.
+    auto r = as_vector(detail::attention_scratch<T, 2>(std::size_t(t)), t);
     for (int i = 0; i < t; ++i) {
       auto row = p.row(i);
-      row.array() = (row.array() - row.maxCoeff()).exp();
-      row /= row.sum();
+      r = row.transpose();
+      r.array() = (r.array() - r.maxCoeff()).exp();
+      r /= r.sum();
+      row = r.transpose();
     }
     auto out = as_strided(ctx + std::ptrdiff_t(s) * H + a * d, t, d, H);
     if (drop.active()) {
