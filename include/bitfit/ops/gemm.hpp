@@ -243,6 +243,13 @@ void gemm_atb_accumulate(T* C, const T* A, const T* B, int M, int N, int K) {
   gemm(C, A, B, M, N, K, true, false, true);
 }
 
+/// Below this many rows oneDNN's fp32 GEMM takes another kernel, whose rows differ from the
+/// large-batch kernel's in the last bits; from 16 rows on, each row of A · B^T is the same
+/// whatever the other rows are (tests/test_gemm.cpp). Inference that must not depend on its
+/// company (model/encoder_mixed.hpp) pads smaller products to this many rows. Eigen's kernels
+/// have no such bound: there, results may depend on the batch in the last bits.
+inline constexpr int row_stable_rows = 16;
+
 /// C (M, N) [+]= bf16(A) (M, K) · B^T with B (N, K) in bf16, accumulated in fp32.
 inline void gemm_abt(float* C, const float* A, const bf16* B, int M, int N, int K, bool accumulate) {
   detail::bf16_gemm(C, A, B, M, N, K, /*b_transposed=*/true, accumulate);
