@@ -292,7 +292,7 @@ TEST_CASE("patch: applying is all or nothing: a bad tensor anywhere leaves backb
     const char* needle;
   };
   const std::vector<bad_case> cases = {
-      {"a later bias of the wrong shape", {{b0->name, b0->shape, good}, {b1->name, {b1->numel - 1}, short_one}}, true,
+      {"a later bias of the wrong shape", {{b0->name, b0->shape, good}, {b1->name, {std::int64_t(b1->numel) - 1}, short_one}}, true,
        "has shape"},
       {"a head of the wrong shape",
        {{b0->name, b0->shape, good}, {"classifier.weight", {3, 8}, W_bad}, {"classifier.bias", {2}, b}}, false,

@@ -17,6 +17,7 @@
 #include <bitfit/model/convert.hpp>
 #include <bitfit/model/encoder.hpp>
 #include <bitfit/model/encoder_layer.hpp>
+#include <bitfit/model/encoder_mixed.hpp>
 #include <bitfit/model/params.hpp>
 #include <bitfit/model/pooling.hpp>
 #include <bitfit/ops/attention.hpp>
@@ -39,3 +40,4 @@
 #include <bitfit/train/param_subset.hpp>
 #include <bitfit/train/patch.hpp>
 #include <bitfit/train/trainer.hpp>
+#include <bitfit/serve/task_bank.hpp>

@@ -117,19 +117,24 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
   // All or nothing: every tensor is checked (a parameter of this backbone, allowed in this kind
   // of patch, the right shape and a float dtype) before anything is written, so a bad tensor
   // anywhere in the file leaves the backbone and the head as they were.
-  std::vector<std::pair<std::span<const float>, const param_entry*>> copies;
+  std::vector<std::pair<std::span<const float>, std::span<float>>> copies;
   for (const auto& name : f.names()) {
     if (name.starts_with("classifier.")) continue;
     const param_entry* found = p.layout.lookup(name);
     check(found != nullptr, path.string() + ": tensor '" + name + "' is not a parameter of this backbone");
     check(found->is_bias || info.kind == "full",
           path.string() + ": bias patch holds the weight '" + name + "' (only a full checkpoint may)");
-    copies.emplace_back(f.f32(name, std::span<const std::int64_t>(found->shape)), found);
+    const auto src = f.f32(name, std::span<const std::int64_t>(found->shape));
+    try {  // p.tensor() refuses an entry `p` does not hold (a weight of a bias-only buffer, bf16 weights)
+      copies.emplace_back(src, p.tensor(*found));
+    } catch (const error& e) {
+      throw error(path.string() + ": " + e.what());
+    }
   }
   const int H = p.config.hidden_size;
   const auto W = f.f32("classifier.weight", {info.num_labels, H});
   const auto b = f.f32("classifier.bias", {info.num_labels});
-  for (const auto& [src, e] : copies) std::ranges::copy(src, p.tensor(*e).begin());
+  for (const auto& [src, dst] : copies) std::ranges::copy(src, dst.begin());
   head = task_head<float>(info.num_labels, H);
   std::ranges::copy(W, head.W.begin());
   std::ranges::copy(b, head.b.begin());

@@ -8,6 +8,7 @@
 /// so that a resumed run ends bit-identical to an uninterrupted one.
 
 #include <bitfit/model/encoder.hpp>
+#include <bitfit/model/encoder_mixed.hpp>
 #include <bitfit/data/examples.hpp>
 #include <bitfit/io/safetensors.hpp>
 #include <bitfit/train/adamw.hpp>
@@ -113,11 +114,16 @@ struct sequence_classifier {
   task_head<float> head;
 };
 
-/// Logits (B, C) of a batch in evaluation mode (no dropout).
+/// Logits (B, C) of a batch in evaluation mode (no dropout). The same computation as a task
+/// bank's (serve/task_bank.hpp): each sequence's logits do not depend on the rest of the batch,
+/// so evaluation in training, `bitfit predict` and a server agree bit for bit.
 inline std::vector<float> predict_logits(const sequence_classifier& m, const token_batch& batch, encoder_state<float>& st) {
-  encoder_forward(st, m.params, batch, no_grad{});
-  std::vector<float> x(st.pooled.size()), logits(std::size_t(batch.size()) * m.head.C);
-  head_forward(logits.data(), x.data(), st.pooled.data(), m.head, batch.size());
+  const bias_segment<float> all{0, batch.size(), &m.params};
+  st.run_pooler = true;
+  encoder_forward_mixed(st, m.params, batch, std::span<const bias_segment<float>>(&all, 1));
+  std::vector<float> logits(std::size_t(batch.size()) * m.head.C);
+  detail::linear_forward_row_stable(logits.data(), st.pooled.data(), m.head.W.data(), m.head.b.data(), batch.size(),
+                                    m.head.H, m.head.C);
   return logits;
 }
 
