@@ -44,7 +44,7 @@ inline unsigned long long xgetbv0() {
 inline cpu_info read_cpu_info() {
   cpu_info c;
   unsigned a = 0, b = 0, cx = 0, d = 0;
-  if (__get_cpuid_max(0x80000000u, nullptr) >= 0x80000004u) {
+  if (unsigned(__get_cpuid_max(0x80000000u, nullptr)) >= 0x80000004u) {
     char brand[49] = {};
     for (unsigned leaf = 0; leaf < 3; ++leaf) {
       __get_cpuid(0x80000002u + leaf, &a, &b, &cx, &d);

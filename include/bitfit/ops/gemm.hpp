@@ -182,8 +182,9 @@ inline void onednn_bf16_gemm(float* C, const float* A, const bf16* B, int M, int
 }
 #endif
 
-inline void bf16_gemm(float* C, const float* A, const bf16* B, int M, int N, int K, bool b_transposed,
-                      bool accumulate) {
+inline void bf16_gemm([[maybe_unused]] float* C, [[maybe_unused]] const float* A, [[maybe_unused]] const bf16* B,
+                      [[maybe_unused]] int M, [[maybe_unused]] int N, [[maybe_unused]] int K,
+                      [[maybe_unused]] bool b_transposed, [[maybe_unused]] bool accumulate) {
 #if BITFIT_HAS_ONEDNN
   onednn_bf16_gemm(C, A, B, M, N, K, b_transposed, accumulate);
 #else
