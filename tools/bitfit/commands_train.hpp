@@ -40,18 +40,11 @@ class progress {
   int last_ = -10;
 };
 
-/// The GLUE folder of a task under $BITFIT_DATA_DIR (default ../shared/data)/glue.
-inline std::filesystem::path default_data_dir(const glue_task& task) {
+/// `--data-dir`, or the task's GLUE folder under $BITFIT_DATA_DIR (default ../shared/data)/glue.
+inline std::filesystem::path task_data_dir(const options& opt, const glue_task& task) {
+  if (opt.has("data-dir")) return opt.str("data-dir");
   const char* root = std::getenv("BITFIT_DATA_DIR");
-  const std::string folder = task.name == "sst2"   ? "SST-2"
-                             : task.name == "stsb" ? "STS-B"
-                             : task.name == "cola" ? "CoLA"
-                                                   : [&] {
-                                                       std::string s = task.name;
-                                                       for (auto& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
-                                                       return s;
-                                                     }();
-  return std::filesystem::path(root && *root ? root : "../shared/data") / "glue" / folder;
+  return std::filesystem::path(root && *root ? root : "../shared/data") / "glue" / glue_folder(task);
 }
 
 /// `-m/--model-name`: a model directory (or TF checkpoint prefix), or a name that
@@ -95,6 +88,17 @@ inline std::string metrics_line(const nlohmann::json& m) {
   return s;
 }
 
+/// The examples of a labelled split (`what`: "dev", "training"), the first `limit` rows (0: all).
+inline std::vector<encoded_example> read_labelled(const bert_tokenizer& tok, const std::filesystem::path& file,
+                                                  const glue_task& task, int max_len, const char* what,
+                                                  std::size_t limit = 0) {
+  auto raw = read_glue_tsv(file, task);
+  if (limit && raw.size() > limit) raw.resize(limit);
+  auto xs = encode_examples(tok, raw, task, max_len);
+  for (const auto& x : xs) check(x.label >= 0, file.string() + ": " + what + " rows must be labelled");
+  return xs;
+}
+
 /// Labelled examples of each dev split (MNLI: matched and mismatched).
 struct eval_set {
   std::string name;
@@ -104,25 +108,27 @@ struct eval_set {
 inline std::vector<eval_set> read_dev_sets(const bert_tokenizer& tok, const std::filesystem::path& data_dir,
                                            const glue_task& task, int max_len) {
   std::vector<eval_set> out;
-  for (const auto& s : glue_dev_splits(task)) {
-    const auto file = split_file(data_dir, s.file);
-    auto xs = encode_examples(tok, read_glue_tsv(file, task), task, max_len);
-    for (const auto& x : xs) check(x.label >= 0, file.string() + ": dev rows must be labelled");
-    out.push_back({s.name, std::move(xs)});
-  }
+  for (const auto& s : glue_dev_splits(task))
+    out.push_back({s.name, read_labelled(tok, split_file(data_dir, s.file), task, max_len, "dev")});
   return out;
 }
 
-/// Writes the GLUE-server files of the test split(s) into `dir`.
-inline void write_test_predictions(const sequence_classifier& model, const bert_tokenizer& tok,
-                                   const std::filesystem::path& data_dir, const glue_task& task, int max_len,
-                                   const std::filesystem::path& dir) {
-  std::filesystem::create_directories(dir);
+/// A test split: its rows (for their index column) and their encodings.
+struct test_set {
+  glue_split split;
+  std::vector<glue_example> rows;
+  std::vector<encoded_example> xs;
+};
+
+inline std::vector<test_set> read_test_sets(const bert_tokenizer& tok, const std::filesystem::path& data_dir,
+                                            const glue_task& task, int max_len) {
+  std::vector<test_set> out;
   for (const auto& s : glue_test_splits(task)) {
-    const auto raw = read_glue_tsv(split_file(data_dir, s.file), task);
-    const auto pred = predict(model, encode_examples(tok, raw, task, max_len));
-    write_file_atomic(dir / s.submission, glue_submission_tsv(task, raw, pred));
+    auto rows = read_glue_tsv(split_file(data_dir, s.file), task);
+    auto xs = encode_examples(tok, rows, task, max_len);
+    out.push_back({s, std::move(rows), std::move(xs)});
   }
+  return out;
 }
 
 inline int run_train(int argc, char** argv) {
@@ -162,13 +168,13 @@ inline int run_train(int argc, char** argv) {
                {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
   if (!opt.parse(argc, argv, 2)) return 0;
   const auto task = glue_task_named(opt.str("task-name"));
-  const std::filesystem::path data_dir = opt.has("data-dir") ? std::filesystem::path(opt.str("data-dir")) : default_data_dir(task);
+  const std::filesystem::path data_dir = task_data_dir(opt, task);
   const std::filesystem::path model_dir = resolve_model(opt.str("model-name")), out_dir = opt.str("output-path");
 
   train_options t;
   t.type = parse_fine_tune_type(opt.choice("fine-tune-type", {"bitfit", "frozen", "full_ft", "rand_uniform", "rand_row_col"}));
-  t.terms = parse_bias_terms(opt.list("bias-terms"));
   const auto named = opt.list("bias-terms");
+  t.terms = parse_bias_terms(named);
   if (t.type == fine_tune_type::bitfit && std::find(named.begin(), named.end(), "key") != named.end())
     std::fprintf(stderr, "bitfit train: note: the gradient of key (bk) is identically zero (softmax shift invariance); "
                          "training it changes nothing\n");
@@ -198,11 +204,10 @@ inline int run_train(int argc, char** argv) {
   const int max_len = int(opt.integer("max-seq-length", task.pair() ? 3 : 2, cfg.max_position_embeddings));
   model.head = task_head<float>::init(task.num_labels(), cfg.hidden_size, detail::derive_seed(t.seed, 0x4EAD));
 
-  auto train_raw = read_glue_tsv(train_file, task);
-  if (limit && train_raw.size() > limit) train_raw.resize(limit);
-  const auto train = encode_examples(tok, train_raw, task, max_len);
-  for (const auto& x : train) check(x.label >= 0, train_file.string() + ": training rows must be labelled");
+  const auto train = read_labelled(tok, train_file, task, max_len, "training", limit);
   const auto dev = read_dev_sets(tok, data_dir, task, max_len);
+  // Read once: the GLUE-server files are rewritten whenever dev improves.
+  const auto test = opt.has("predict-test") ? read_test_sets(tok, data_dir, task, max_len) : std::vector<test_set>{};
   std::filesystem::create_directories(out_dir);
   const std::string backbone = loaded.id, metric = primary_metric(task);
 
@@ -338,7 +343,10 @@ inline int run_train(int argc, char** argv) {
           metrics["best_epoch"] = epoch;
           metrics["best"] = {{"epoch", epoch}, {"metric", metric}, {"value", first_dev[metric]}, {"dev", first_dev}};
           save_patch_as(out_dir / ("best-" + patch_name));
-          if (opt.has("predict-test")) write_test_predictions(model, tok, data_dir, task, max_len, out_dir / "test");
+          if (!test.empty()) std::filesystem::create_directories(out_dir / "test");
+          for (const auto& ts : test)
+            write_file_atomic(out_dir / "test" / ts.split.submission,
+                              glue_submission_tsv(task, ts.rows, predict(model, ts.xs, eval_state)));
         }
         if (opt.has("save-evaluator")) save_patch_as(out_dir / ("epoch-" + std::to_string(epoch) + "-" + patch_name));
         save_patch_as(out_dir / patch_name);
@@ -406,16 +414,14 @@ inline int run_evaluate(int argc, char** argv) {
   if (opt.has("task-name"))
     check(glue_task_named(opt.str("task-name")).name == pm.task.name,
           patch + ": a patch for task " + pm.task.name + ", not " + opt.str("task-name"));
-  const auto data_dir = opt.has("data-dir") ? std::filesystem::path(opt.str("data-dir")) : default_data_dir(pm.task);
+  const auto data_dir = task_data_dir(opt, pm.task);
   const int max_len = int(opt.integer("max-seq-length", pm.task.pair() ? 3 : 2, pm.model.params.config.max_position_embeddings));
   const int batch = int(opt.integer("batch-size", 1, 4096));
   std::vector<eval_set> sets;
   if (split == "dev") {
     sets = read_dev_sets(tok, data_dir, pm.task, max_len);
   } else {
-    const auto file = split_file(data_dir, "train.tsv");
-    sets.push_back({"train", encode_examples(tok, read_glue_tsv(file, pm.task), pm.task, max_len)});
-    for (const auto& x : sets.back().xs) check(x.label >= 0, file.string() + ": training rows must be labelled");
+    sets.push_back({"train", read_labelled(tok, split_file(data_dir, "train.tsv"), pm.task, max_len, "training")});
   }
   encoder_state<float> st;
   for (const auto& s : sets) {

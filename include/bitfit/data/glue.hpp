@@ -61,17 +61,23 @@ inline std::vector<glue_split> glue_dev_splits(const glue_task& task) {
   return {{"dev", "dev.tsv", ""}};
 }
 
-/// The test files of `task` with the name of their GLUE-server submission file: test.tsv, or
-/// MNLI's test_matched.tsv (MNLI-m.tsv) and test_mismatched.tsv (MNLI-mm.tsv).
+/// The task's folder as the GLUE download script names it ("SST-2", "CoLA", "MNLI", ...), which
+/// is also the GLUE server's name for it.
+inline std::string glue_folder(const glue_task& task) {
+  static const std::vector<std::pair<std::string, std::string>> folders = {
+      {"sst2", "SST-2"}, {"rte", "RTE"},   {"mrpc", "MRPC"}, {"cola", "CoLA"}, {"stsb", "STS-B"},
+      {"qnli", "QNLI"},  {"wnli", "WNLI"}, {"mnli", "MNLI"}, {"qqp", "QQP"}};
+  for (const auto& [name, folder] : folders)
+    if (name == task.name) return folder;
+  throw error("glue_folder: unknown GLUE task '" + task.name + "'");
+}
+
+/// The test files of `task` with the name of their GLUE-server submission file: test.tsv
+/// (SST-2.tsv, ...), or MNLI's test_matched.tsv (MNLI-m.tsv) and test_mismatched.tsv (MNLI-mm.tsv).
 inline std::vector<glue_split> glue_test_splits(const glue_task& task) {
   if (task.name == "mnli")
     return {{"test_matched", "test_matched.tsv", "MNLI-m.tsv"}, {"test_mismatched", "test_mismatched.tsv", "MNLI-mm.tsv"}};
-  static const std::vector<std::pair<std::string, std::string>> server_names = {
-      {"sst2", "SST-2.tsv"}, {"rte", "RTE.tsv"},   {"mrpc", "MRPC.tsv"}, {"cola", "CoLA.tsv"},
-      {"stsb", "STS-B.tsv"}, {"qnli", "QNLI.tsv"}, {"wnli", "WNLI.tsv"}, {"qqp", "QQP.tsv"}};
-  for (const auto& [name, submission] : server_names)
-    if (name == task.name) return {{"test", "test.tsv", submission}};
-  throw error("glue_test_splits: unknown GLUE task '" + task.name + "'");
+  return {{"test", "test.tsv", glue_folder(task) + ".tsv"}};
 }
 
 /// One example; `label` is a class id (-1 when the file has no labels), `score` the regression target.
@@ -174,19 +180,20 @@ inline std::string glue_submission_tsv(const glue_task& task, const std::vector<
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const std::string index = rows[i].index.empty() ? std::to_string(i) : rows[i].index;
     const float p = predictions[i];
-    const std::string where = "glue_submission_tsv: row " + std::to_string(i) + " (index " + index + ") of task " + task.name;
+    const auto where = [&] { return "glue_submission_tsv: row " + std::to_string(i) + " (index " + index + ") of task " + task.name; };
     out += index;
     out += '\t';
     if (task.labels.empty()) {
-      check(std::isfinite(p), where + ": score " + std::to_string(p) + " is not a finite number");
+      if (!std::isfinite(p)) throw error(where() + ": score " + std::to_string(p) + " is not a finite number");
       char buf[64];
       const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, double(p), std::chars_format::fixed, 3);
-      check(ec == std::errc(), where + ": cannot format score " + std::to_string(p));
+      if (ec != std::errc()) throw error(where() + ": cannot format score " + std::to_string(p));
       out.append(buf, end);
     } else {
       const bool is_class = p >= 0.0f && p < float(task.labels.size()) && p == std::floor(p);
-      check(is_class, where + ": prediction " + std::to_string(p) + " is not a class id (0.." +
-                          std::to_string(task.labels.size() - 1) + ")");
+      if (!is_class)
+        throw error(where() + ": prediction " + std::to_string(p) + " is not a class id (0.." +
+                    std::to_string(task.labels.size() - 1) + ")");
       out += task.labels[std::size_t(p)];
     }
     out += '\n';
