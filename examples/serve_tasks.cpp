@@ -1,11 +1,11 @@
 // One frozen backbone serving many tasks: BitFit's deployment story (Ben-Zaken et al. 2022, §1).
-// The backbone's weights are loaded once; each task keeps only its bias block and its head, and
-// switching task is a copy of those few hundred kilobytes.
+// The backbone's weights are loaded once into a task bank; each task keeps only its bias block and
+// its head, and every input line is classified by every task in one mixed-task forward.
 //
 //   serve_tasks MODEL_DIR PATCH.safetensors [PATCH...] < lines
 //
 // Each stdin line is a sentence, or "first<TAB>second" for pair tasks; for every line, every task
-// prints its prediction: "<line>\t<task>\t<label>".
+// prints its prediction: "<line>\t<task>\t<label>". (`bitfit serve` is the same over HTTP.)
 #include <bitfit/bitfit.hpp>
 
 #include <cstdio>
@@ -15,14 +15,6 @@
 
 namespace {
 
-/// What one task adds to the shared backbone.
-struct task {
-  bitfit::patch_info info;
-  bool pair = false;          // a sentence-pair task: reads "first<TAB>second"
-  std::vector<float> biases;  // (bias_size): every bias term, trained or not
-  bitfit::task_head<float> head;
-};
-
 int run(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: serve_tasks MODEL_DIR PATCH.safetensors [PATCH...] < lines\n");
@@ -30,54 +22,55 @@ int run(int argc, char** argv) {
   }
   const std::filesystem::path model_dir = argv[1];
   const auto tok = bitfit::load_tokenizer(model_dir);
-  bitfit::sequence_classifier model{bitfit::load_bert_params<float>(model_dir), {}};
-  const auto backbone = bitfit::backbone_id(model.params);
-  const auto pretrained = model.params.biases();
-  const std::vector<float> base(pretrained.begin(), pretrained.end());
+  auto loaded = bitfit::load_backbone(model_dir);
+  bitfit::task_bank bank(std::make_shared<const bitfit::bert_params<float>>(std::move(loaded.params)), loaded.id);
 
+  struct task {
+    std::string name;  // in the bank: the patch's file name, so a patch given twice is two tasks
+    bool pair = false;  // a sentence-pair task: reads "first<TAB>second"
+  };
   std::vector<task> tasks;
   for (int i = 2; i < argc; ++i) {
-    task t;
-    t.info = bitfit::apply_patch(argv[i], model.params, t.head, backbone);
-    bitfit::check(t.info.kind == "bias", std::string(argv[i]) + ": a full checkpoint, not a bias patch");
+    const std::string name = std::to_string(i - 2) + ":" + argv[i];
+    const auto t = bank.load(name, argv[i]);
     bitfit::glue_task g;
     try {
-      g = bitfit::glue_task_named(t.info.task);
+      g = bitfit::glue_task_named(t->info.task);
     } catch (const bitfit::error& e) {
       throw bitfit::error(std::string(argv[i]) + ": " + e.what());
     }
-    // Labels are printed by the head's class id: the patch's head and label list must be its task's.
-    bitfit::check(g.num_labels() == t.info.num_labels && g.labels == t.info.labels,
-                  std::string(argv[i]) + ": its head has " + std::to_string(t.info.num_labels) +
+    // Pair-ness comes from the GLUE task: the patch's head and label list must be its task's.
+    bitfit::check(g.num_labels() == t->info.num_labels && g.labels == t->info.labels,
+                  std::string(argv[i]) + ": its head has " + std::to_string(t->info.num_labels) +
                       " outputs but task " + g.name + " has " + std::to_string(g.num_labels()));
-    t.pair = g.pair();
-    const auto b = model.params.biases();
-    t.biases.assign(b.begin(), b.end());
-    std::copy(base.begin(), base.end(), b.begin());  // back to the pretrained biases
-    std::fprintf(stderr, "serve_tasks: %s (%s, bias terms: %s): %.0f KiB per task\n", argv[i], t.info.task.c_str(),
-                 t.info.bias_terms.c_str(), double((t.biases.size() + t.head.W.size() + t.head.b.size()) * 4) / 1024);
-    tasks.push_back(std::move(t));
+    std::fprintf(stderr, "serve_tasks: %s (%s, bias terms: %s): %.0f KiB per task\n", argv[i], t->info.task.c_str(),
+                 t->info.bias_terms.c_str(),
+                 double((t->biases.biases().size() + t->head.W.size() + t->head.b.size()) * 4) / 1024);
+    tasks.push_back({name, g.pair()});
   }
 
-  auto example = [](const bitfit::encoding& e) { return bitfit::encoded_example{e.input_ids, e.token_type_ids}; };
-  bitfit::encoder_state<float> st;  // reused by every prediction: no allocation per line
+  bitfit::encoder_state<float> st;  // reused by every forward: no allocation per line
   std::string line;
   for (int n = 0; std::getline(std::cin, line); ++n) {
     // Tokenized once per line: as one sentence, and as a pair when it has a tab.
     const auto tab = line.find('\t');
-    const auto single = example(tok.encode(line, 128));
-    const auto pair = tab == std::string::npos ? single
-                                               : example(tok.encode_pair(line.substr(0, tab), line.substr(tab + 1), 128));
+    const auto single = tok.encode(line, 128);
+    const auto pair = tab == std::string::npos ? single : tok.encode_pair(line.substr(0, tab), line.substr(tab + 1), 128);
+    std::vector<bitfit::task_input> xs;
     for (const auto& t : tasks) {
-      std::copy(t.biases.begin(), t.biases.end(), model.params.biases().begin());
-      model.head = t.head;
-      const auto& x = t.pair ? pair : single;
-      const float y = bitfit::predict(model, {x}, st)[0];  // a class id (argmax) or a regression value
-      const bool is_class = !t.info.labels.empty();
-      bitfit::check(!is_class || (y >= 0 && y < float(t.info.labels.size())),
-                    t.info.task + ": prediction " + std::to_string(y) + " is not a class id");
-      const std::string label = is_class ? t.info.labels[std::size_t(y)] : std::to_string(y);
-      std::printf("%d\t%s\t%s\n", n, t.info.task.c_str(), label.c_str());
+      const auto& e = t.pair ? pair : single;
+      xs.push_back({t.name, e.input_ids, e.token_type_ids});
+    }
+    for (const auto& o : bank.classify(xs, st)) {  // one forward, every task, in input order
+      const auto& info = o.task->info;
+      std::string label;
+      if (info.labels.empty()) {
+        label = std::to_string(o.logits[0]);
+      } else {  // the first largest logit, as bitfit predict chooses
+        const auto best = std::max_element(o.logits.begin(), o.logits.end()) - o.logits.begin();
+        label = info.labels[std::size_t(best)];
+      }
+      std::printf("%d\t%s\t%s\n", n, info.task.c_str(), label.c_str());
     }
   }
   return 0;

@@ -30,6 +30,7 @@
 #include <bitfit/ops/residual_layernorm.hpp>
 #include <bitfit/text/bert_tokenizer.hpp>
 #include <bitfit/train/mask.hpp>
+#include <bitfit/train/merge.hpp>
 #include <bitfit/data/encode.hpp>
 #include <bitfit/data/examples.hpp>
 #include <bitfit/data/glue.hpp>
@@ -40,4 +41,5 @@
 #include <bitfit/train/param_subset.hpp>
 #include <bitfit/train/patch.hpp>
 #include <bitfit/train/trainer.hpp>
+#include <bitfit/serve/batcher.hpp>
 #include <bitfit/serve/task_bank.hpp>

@@ -4,6 +4,7 @@
 #include "commands_infer.hpp"
 #include "commands_model.hpp"
 #include "commands_plot.hpp"
+#include "commands_serve.hpp"
 #include "commands_train.hpp"
 
 #include <cstdio>
@@ -22,6 +23,8 @@ void usage(std::FILE* f) {
                "  train      fine-tune a bias patch (or a full model) on a GLUE task\n"
                "  evaluate   re-score a saved patch on a GLUE split\n"
                "  predict    apply a patch and predict a GLUE-format TSV\n"
+               "  serve      serve patches of many tasks over one backbone (HTTP + JSON)\n"
+               "  merge      write backbone + patch as a standalone Hugging Face classifier\n"
                "  plot       learning curves, bias change per term and layer, results bars (SVG + PNG)\n"
                "  convert    write a TF or HF BERT checkpoint as a Hugging Face directory\n");
 }
@@ -45,6 +48,8 @@ int main(int argc, char** argv) {
     if (cmd == "train") return bitfit::cli::run_train(argc, argv);
     if (cmd == "evaluate") return bitfit::cli::run_evaluate(argc, argv);
     if (cmd == "predict") return bitfit::cli::run_predict(argc, argv);
+    if (cmd == "serve") return bitfit::cli::run_serve(argc, argv);
+    if (cmd == "merge") return bitfit::cli::run_merge(argc, argv);
     if (cmd == "plot") return bitfit::cli::run_plot(argc, argv);
     if (cmd == "convert") return bitfit::cli::run_convert(argc, argv);
     std::fprintf(stderr, "bitfit: unknown command '%s' (see bitfit --help)\n", argv[1]);

@@ -7,6 +7,7 @@
 /// a `BertForMaskedLM` checkpoint instead, which has no pooler: HF then reports the pooler as
 /// unused. Google's checkpoints as published on Maven have no NSP head, so neither class can
 /// take both without a report.
+/// train/merge.hpp writes a backbone with a patch applied as a BertForSequenceClassification.
 
 #include <bitfit/core/atomic_file.hpp>
 #include <bitfit/model/checkpoint.hpp>
@@ -96,14 +97,60 @@ inline std::string read_file(const std::filesystem::path& path) {
 
 }  // namespace detail
 
-/// Converts the model at `src` (HF directory, TF SavedModel or bert_model.ckpt prefix) into the HF
-/// directory `dst`, which must not exist or be empty. Everything is written into a temporary
-/// sibling directory that is renamed to `dst` at the end, so `dst` is whole or absent.
-inline void convert_to_hf(const std::filesystem::path& src, const std::filesystem::path& dst,
-                          const convert_options& options = {}) {
+namespace detail {
+
+/// Writes an HF directory at `dst` (which must not exist or be empty): model.safetensors with
+/// `tensors`, `config`, the source's vocabulary and tokenizer configuration. Everything goes into
+/// a temporary sibling directory renamed to `dst` at the end, so `dst` is whole or absent.
+inline void write_hf_directory(const std::filesystem::path& dst, const model_files& m, const bert_tokenizer& tok,
+                               const std::vector<tensor_to_write>& tensors, const nlohmann::ordered_json& config) {
+  namespace fs = std::filesystem;
+  const fs::path tmp = temp_path_for(dst);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  check(!ec, tmp.string() + ": cannot create (" + ec.message() + ")");
+  try {
+    write_safetensors(tmp / "model.safetensors", tensors, {{"format", "pt"}});
+    write_file_atomic(tmp / "config.json", config.dump(2) + "\n");
+    write_file_atomic(tmp / "vocab.txt", read_file(m.vocab));
+    if (!m.tokenizer_config.empty()) {
+      write_file_atomic(tmp / "tokenizer_config.json", read_file(m.tokenizer_config));
+    } else {  // what load_tokenizer() decided (casing from model.json or from the vocabulary)
+      const auto& o = tok.basic().options();
+      const nlohmann::ordered_json tokenizer_config = {{"do_lower_case", o.lower_case},
+                                                       {"model_max_length", config["max_position_embeddings"]},
+                                                       {"tokenizer_class", "BertTokenizer"}};
+      write_file_atomic(tmp / "tokenizer_config.json", tokenizer_config.dump(2) + "\n");
+    }
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  if (fs::exists(dst)) fs::remove(dst);  // an empty directory (checked by the callers)
+  publish_file(tmp, dst);
+}
+
+inline void check_output_dir(const std::filesystem::path& dst) {
   namespace fs = std::filesystem;
   check(!fs::exists(dst) || (fs::is_directory(dst) && fs::is_empty(dst)),
         dst.string() + ": already exists and is not an empty directory (remove it or choose another --output)");
+}
+
+/// The encoder and pooler of `p` under HF's names ("bert." + layout name).
+inline std::vector<tensor_to_write> bert_tensors(const bert_params<float>& p) {
+  std::vector<tensor_to_write> tensors;
+  for (const auto& e : p.layout.entries) tensors.push_back({"bert." + e.name, e.shape, p.tensor(e)});
+  return tensors;
+}
+
+}  // namespace detail
+
+/// Converts the model at `src` (HF directory, TF SavedModel or bert_model.ckpt prefix) into the HF
+/// directory `dst`, which must not exist or be empty; `dst` is whole or absent.
+inline void convert_to_hf(const std::filesystem::path& src, const std::filesystem::path& dst,
+                          const convert_options& options = {}) {
+  detail::check_output_dir(dst);
   const auto m = locate_model(src);
   const auto tok = load_tokenizer(src);  // validates the vocabulary before anything is written
   auto params = load_bert_params<float>(src);
@@ -116,34 +163,9 @@ inline void convert_to_hf(const std::filesystem::path& src, const std::filesyste
     head = detail::read_mlm_head(m, params.config);
     check(!head.empty(), src.string() + ": has no (complete) masked-LM head (cls/predictions/...) to convert");
   }
-
-  const fs::path tmp = temp_path_for(dst);
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  check(!ec, tmp.string() + ": cannot create (" + ec.message() + ")");
-  try {
-    std::vector<tensor_to_write> tensors;
-    for (const auto& e : params.layout.entries) tensors.push_back({"bert." + e.name, e.shape, params.tensor(e)});
-    for (const auto& t : head) tensors.push_back({t.name, t.shape, t.data});
-    write_safetensors(tmp / "model.safetensors", tensors, {{"format", "pt"}});
-    write_file_atomic(tmp / "config.json", detail::hf_config_json(params.config, !head.empty()).dump(2) + "\n");
-    write_file_atomic(tmp / "vocab.txt", detail::read_file(m.vocab));
-    if (!m.tokenizer_config.empty()) {
-      write_file_atomic(tmp / "tokenizer_config.json", detail::read_file(m.tokenizer_config));
-    } else {  // what load_tokenizer() decided (casing from model.json or from the vocabulary)
-      const auto& o = tok.basic().options();
-      const nlohmann::ordered_json tokenizer_config = {{"do_lower_case", o.lower_case},
-                                                       {"model_max_length", params.config.max_position_embeddings},
-                                                       {"tokenizer_class", "BertTokenizer"}};
-      write_file_atomic(tmp / "tokenizer_config.json", tokenizer_config.dump(2) + "\n");
-    }
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
-  if (fs::exists(dst)) fs::remove(dst);  // the empty directory checked above
-  publish_file(tmp, dst);
+  auto tensors = detail::bert_tensors(params);
+  for (const auto& t : head) tensors.push_back({t.name, t.shape, t.data});
+  detail::write_hf_directory(dst, m, tok, tensors, detail::hf_config_json(params.config, !head.empty()));
 }
 
 }  // namespace bitfit

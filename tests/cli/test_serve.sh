@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `bitfit serve` end to end (issue #10), the short form of docs/SERVING.md that CI runs: real
+# patches of three tasks (trained here, briefly) on one backbone; concurrent mixed-task requests
+# whose labels must equal `bitfit predict`'s, row for row; batching must happen; every kind of bad
+# request gets its 4xx JSON error and the server keeps serving; tasks load and unload while
+# requests are in flight; SIGTERM stops it cleanly. `bitfit merge` writes its directory.
+#   test_serve.sh BITFIT MODEL_DIR DATA_DIR
+set -uo pipefail
+bitfit=$1 model=$2 data=$3
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+server=""
+trap '[[ -n "$server" ]] && kill "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect_error "what" needle -- command...: non-zero exit, exactly one stderr line containing needle.
+expect_error() {
+  local what=$1 needle=$2; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+  local rc=$?
+  ((rc != 0)) || fail "$what: exit 0"
+  (($(wc -l <"$tmp/err") == 1)) || fail "$what: not one stderr line: $(cat "$tmp/err")"
+  grep -qF -- "$needle" "$tmp/err" || fail "$what: stderr lacks '$needle': $(cat "$tmp/err")"
+}
+
+# Three real patches: a single-text task, a pair task, a regression (256 examples, 1 epoch).
+for t in SST-2:sst2 RTE:rte STS-B:stsb; do
+  "$bitfit" train -t "${t#*:}" -m "$model" --data-dir "$data/glue/${t%%:*}" -o "$tmp/${t#*:}" --max-train-examples 256 \
+    -e 1 -b 16 -l 1e-3 -s 3 --no-train-eval 2>"$tmp/train.err" || fail "train ${t#*:}: $(tail -2 "$tmp/train.err")"
+done
+# The reference: bitfit predict on the first rows of each dev set.
+head -n 49 "$data/glue/SST-2/dev.tsv" >"$tmp/sst2.tsv"
+head -n 25 "$data/glue/RTE/dev.tsv" >"$tmp/rte.tsv"
+for t in sst2 rte; do
+  "$bitfit" predict -m "$model" --patch "$tmp/$t/patch.safetensors" --input "$tmp/$t.tsv" --output "$tmp/$t.pred" \
+    >/dev/null 2>"$tmp/err" || fail "predict $t: $(cat "$tmp/err")"
+done
+
+expect_error "serve, a missing patch" "nope.safetensors" -- "$bitfit" serve -m "$model" --patch "x=$tmp/nope.safetensors"
+expect_error "serve, a bad port" "--port must be in [0, 65535]" -- "$bitfit" serve -m "$model" --port 70000
+expect_error "serve, a bad --patch" "--patch expects NAME=FILE" -- "$bitfit" serve -m "$model" --patch "x="
+
+# The server: any free port, a long batching wait so that concurrent requests surely meet.
+"$bitfit" serve -m "$model" --port 0 --max-wait-ms 50 --max-inputs 16 --max-body 65536 \
+  --patch "$tmp/sst2/patch.safetensors" --patch "entail=$tmp/rte/patch.safetensors" >"$tmp/serve.out" 2>"$tmp/serve.err" &
+server=$!
+for _ in $(seq 600); do
+  grep -q 'listening on' "$tmp/serve.out" 2>/dev/null && break
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.out")
+if [[ -z "$port" ]]; then
+  fail "serve did not start: $(cat "$tmp/serve.err")"
+else
+  expect_error "serve, a port in use" "cannot listen on 127.0.0.1:$port" -- "$bitfit" serve -m "$model" --port "$port"
+  python3 "$here/serve_client.py" "$port" "$tmp" || fail "the HTTP checks (above)"
+  kill -TERM "$server"
+  wait "$server"
+  rc=$?
+  server=""
+  ((rc == 0)) || fail "serve exited with $rc after SIGTERM: $(cat "$tmp/serve.err")"
+  grep -q 'bitfit serve: stopped' "$tmp/serve.err" || fail "serve did not stop cleanly: $(cat "$tmp/serve.err")"
+fi
+
+# Merge: a standalone HF classifier directory; a second merge into it is refused.
+"$bitfit" merge -m "$model" --patch "$tmp/rte/patch.safetensors" --output "$tmp/merged" 2>"$tmp/err" ||
+  fail "merge: $(cat "$tmp/err")"
+python3 - "$tmp/merged/config.json" <<'PY' || fail "merge: config.json"
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["architectures"] == ["BertForSequenceClassification"], c["architectures"]
+assert c["id2label"] == {"0": "entailment", "1": "not_entailment"}, c["id2label"]
+PY
+expect_error "merge into a non-empty directory" "already exists" -- \
+  "$bitfit" merge -m "$model" --patch "$tmp/rte/patch.safetensors" --output "$tmp/merged"
+
+if ((failures)); then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
+echo "serve: all checks passed"
