@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -76,9 +77,10 @@ int run(const std::string& plan_path) {
       for (std::size_t n = std::size_t(c);; ++n) {
         const auto now = clock_type::now();
         if (now >= stop_at) break;
-        // Mixed order: connection c walks the tasks from its own offset.
+        // Mixed order: connection c walks the tasks from its own offset; the input is drawn by a
+        // multiplicative hash, so every K draws from all of a task's inputs, not only its first.
         const auto& t = targets[n % targets.size()];
-        const auto& body = t.bodies[(n / targets.size()) % t.bodies.size()];
+        const auto& body = t.bodies[std::size_t((std::uint64_t(n) * 2654435761u) % t.bodies.size())];
         auto& cli = clients[t.port];
         if (!cli) {
           cli = std::make_unique<httplib::Client>("127.0.0.1", t.port);

@@ -34,8 +34,20 @@ head -n 49 "$data/glue/SST-2/dev.tsv" >"$tmp/sst2.tsv"
 head -n 25 "$data/glue/RTE/dev.tsv" >"$tmp/rte.tsv"
 for t in sst2 rte; do
   "$bitfit" predict -m "$model" --patch "$tmp/$t/patch.safetensors" --input "$tmp/$t.tsv" --output "$tmp/$t.pred" \
-    >/dev/null 2>"$tmp/err" || fail "predict $t: $(cat "$tmp/err")"
+    --logits "$tmp/$t.npy" >/dev/null 2>"$tmp/err" || fail "predict $t: $(cat "$tmp/err")"
 done
+# predict --logits (what scripts/check-merge compares with transformers): float32 (N, 2), whose
+# argmax is the predicted label.
+python3 - "$tmp/sst2.npy" "$tmp/sst2.pred" <<'PY' || fail "predict --logits"
+import ast, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack_from("<H", raw, 8)[0]
+header = ast.literal_eval(raw[10:10 + n].decode())
+assert header["descr"] == "<f4" and header["shape"] == (48, 2), header
+z = struct.unpack("<96f", raw[10 + n:])
+labels = [line.split("\t")[1].strip() for line in open(sys.argv[2])][1:]
+assert labels == [str(int(z[2 * i + 1] > z[2 * i])) for i in range(48)], labels
+PY
 
 expect_error "serve, a missing patch" "nope.safetensors" -- "$bitfit" serve -m "$model" --patch "x=$tmp/nope.safetensors"
 expect_error "serve, a bad port" "--port must be in [0, 65535]" -- "$bitfit" serve -m "$model" --port 70000

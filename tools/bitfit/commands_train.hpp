@@ -438,6 +438,7 @@ inline int run_predict(int argc, char** argv) {
                {"patch", "FILE", "patch.safetensors or checkpoint.safetensors from bitfit train", "", false, true},
                {"input", "FILE.tsv", "GLUE-format TSV of the patch's task (labelled or not)", "", false, true},
                {"output", "FILE.tsv", "predictions as the GLUE server reads them: index<TAB>prediction (written atomically)", "", false, true},
+               {"logits", "FILE.npy", "also the head's outputs, float32 (N, C), to compare with other implementations"},
                {"max-seq-length", "N", "truncate to N tokens", "128"},
                {"-b,--batch-size", "N", "sequences per forward pass", "64"},
                {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
@@ -449,8 +450,11 @@ inline int run_predict(int argc, char** argv) {
   const int max_len = int(opt.integer("max-seq-length", pm.task.pair() ? 3 : 2, pm.model.params.config.max_position_embeddings));
   const auto raw = read_glue_tsv(opt.str("input"), pm.task);
   const auto xs = encode_examples(tok, raw, pm.task, max_len);
-  const auto pred = predict(pm.model, xs, int(opt.integer("batch-size", 1, 4096)));
+  encoder_state<float> st;
+  std::vector<float> logits;
+  const auto pred = predict(pm.model, xs, st, int(opt.integer("batch-size", 1, 4096)), &logits);
   write_file_atomic(opt.str("output"), glue_submission_tsv(pm.task, raw, pred));
+  if (opt.has("logits")) write_npy(opt.str("logits"), logits, xs.size(), std::size_t(pm.model.head.C));
   if (!xs.empty() && xs.front().label >= 0) std::printf("%s\n", metrics_line(score(pm.task, pred, xs)).c_str());
   std::fprintf(stderr, "bitfit predict: %zu predictions -> %s\n", xs.size(), opt.str("output").c_str());
   return 0;

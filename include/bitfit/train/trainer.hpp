@@ -129,16 +129,19 @@ inline std::vector<float> predict_logits(const sequence_classifier& m, const tok
 
 /// Predictions for examples: class ids (as float) or regression values, in input order. `st`
 /// holds the activations between calls: a caller that predicts again (a server) passes the same
-/// one and allocates nothing once it has seen its largest batch.
+/// one and allocates nothing once it has seen its largest batch. With `logits`, also the head's
+/// outputs (N, C) (what `bitfit predict --logits` writes, to compare with other implementations).
 inline std::vector<float> predict(const sequence_classifier& m, const std::vector<encoded_example>& xs,
-                                  encoder_state<float>& st, int batch_size = 64) {
+                                  encoder_state<float>& st, int batch_size = 64, std::vector<float>* logits_out = nullptr) {
   std::vector<float> out;
   out.reserve(xs.size());
+  if (logits_out) logits_out->clear();
   for (std::size_t first = 0; first < xs.size(); first += std::size_t(batch_size)) {
     token_batch batch;
     const std::size_t last = std::min(xs.size(), first + std::size_t(batch_size));
     for (std::size_t i = first; i < last; ++i) batch.add(xs[i].ids, xs[i].types);
     const auto logits = predict_logits(m, batch, st);
+    if (logits_out) logits_out->insert(logits_out->end(), logits.begin(), logits.end());
     const int C = m.head.C;
     for (int b = 0; b < batch.size(); ++b) {
       const float* z = logits.data() + std::size_t(b) * C;
