@@ -1,12 +1,12 @@
 // encoder_forward / encoder_backward in double on a tiny model (L=2, H=8, A=2, I=16, V=50, P=16)
-// and a packed batch of three sequences of different lengths and token types. Loss: sum(R ⊙ pooled).
+// and a packed batch of three sequences of different lengths and token types. Loss: sum(R ⊙ pooled)
+// (sequence tasks), or sum(Rt ⊙ last hidden state) over every token (token tasks).
 // Finite-difference checks of every bias term (BitFit) and every weight (full fine-tuning), and the
 // exactness contracts between mask policies: a smaller mask computes exactly the corresponding
 // entries of a larger one, a runtime mask exactly those of the equivalent compile-time mask.
 #include <bitfit/model/encoder.hpp>
 
-#include "grad_check.hpp"
-#include "test_support.hpp"
+#include "tiny_model.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,18 +18,10 @@
 
 using namespace bitfit;
 using bitfit::test::check_gradient;
+using bitfit::test::tiny_batch;
 using bitfit::test::tiny_config;
 
 namespace {
-
-token_batch tiny_batch() {
-  token_batch b;
-  // Lengths 5, 1, 7; ids repeat within and across sequences; both token types occur.
-  b.add(std::vector<std::int32_t>{2, 17, 5, 17, 3}, std::vector<std::int32_t>{0, 0, 0, 1, 1});
-  b.add(std::vector<std::int32_t>{2}, std::vector<std::int32_t>{0});
-  b.add(std::vector<std::int32_t>{2, 40, 41, 3, 9, 5, 3}, std::vector<std::int32_t>{0, 0, 0, 0, 1, 1, 1});
-  return b;
-}
 
 const dropout_config no_dropout{};
 const dropout_config active_dropout{0.2, 0.2, 1234};
@@ -44,17 +36,7 @@ struct encoder_fixture {
   dropout_config drop;
   encoder_state<double> st;
 
-  explicit encoder_fixture(const dropout_config& d = {}) : drop(d) {
-    r.fill(p.data, -0.5, 0.5);
-    r.fill({p.word, std::size_t(cfg.vocab_size) * H});
-    r.fill({p.pos, std::size_t(cfg.max_position_embeddings) * H});
-    r.fill({p.type, std::size_t(cfg.type_vocab_size) * H});
-    r.fill({p.emb_gLN, std::size_t(H)}, 0.5, 1.5);
-    for (auto& l : p.layers) {
-      r.fill({l.gLN1, std::size_t(H)}, 0.5, 1.5);
-      r.fill({l.gLN2, std::size_t(H)}, 0.5, 1.5);
-    }
-  }
+  explicit encoder_fixture(const dropout_config& d = {}) : drop(d) { test::randomize(p, r); }
   double loss() {
     encoder_forward(st, p, batch, no_grad{}, drop);
     return test::dot(R, st.pooled);
@@ -64,7 +46,7 @@ struct encoder_fixture {
   void gradient(bert_params<double>& g, const Mask& mask, int first_trainable_layer = 0) {
     encoder_forward(st, p, batch, mask, drop, first_trainable_layer);
     std::fill(g.data.begin(), g.data.end(), 0.0);
-    encoder_backward(g, st, p, batch, R.data(), mask, drop);
+    encoder_backward_pooled(g, st, p, batch, R.data(), mask, drop);
   }
   /// The bias gradient under `mask` (see the note on exactness below).
   template <mask_policy Mask>
@@ -125,6 +107,35 @@ TEST_CASE("encoder: every weight under full_mask matches finite differences") {
       if (!used.count(v))
         for (int h = 0; h < f.H; ++h) nonzero_unused += gw[std::size_t(v) * f.H + h] != 0.0;
     CHECK(nonzero_unused == 0);
+  }
+}
+
+TEST_CASE("encoder: a gradient on every token's hidden state (token tasks) matches finite differences") {
+  // Loss sum(Rt ⊙ last_hidden) over all N tokens, the pooler not run: what a token head sends back.
+  for (const auto* drop : {&no_dropout, &active_dropout}) {
+    CAPTURE(drop->hidden);
+    encoder_fixture f(*drop);
+    const auto Rt = f.r.vector(std::size_t(f.batch.tokens()) * f.H);
+    f.st.run_pooler = false;
+    auto loss = [&] {
+      encoder_forward(f.st, f.p, f.batch, no_grad{}, f.drop);
+      return test::dot(Rt, {f.st.last_hidden, Rt.size()});
+    };
+    bert_params<double> gb(f.cfg, false), gw(f.cfg, true);
+    encoder_forward(f.st, f.p, f.batch, bitfit_all{}, f.drop);
+    encoder_backward(gb, f.st, f.p, f.batch, Rt.data(), bitfit_all{}, f.drop);
+    encoder_forward(f.st, f.p, f.batch, full_mask{}, f.drop);
+    encoder_backward(gw, f.st, f.p, f.batch, Rt.data(), full_mask{}, f.drop);
+    for (const auto& e : f.p.layout.entries) {
+      if (e.name.starts_with("pooler.")) {  // untouched: the pooler is a sequence head's business
+        for (auto* g : {&gb, &gw})
+          if (e.is_bias || g == &gw) CHECK(std::ranges::all_of(g->tensor(e), [](double v) { return v == 0.0; }));
+        continue;
+      }
+      if (e.is_bias) check_gradient(e.name + " (bitfit)", loss, f.p.tensor(e).data(), gb.tensor(e).data(), e.numel);
+      if (e.name.find("word_embeddings") == std::string::npos)  // rows the batch does not use: see above
+        check_gradient(e.name + " (full)", loss, f.p.tensor(e).data(), gw.tensor(e).data(), e.numel);
+    }
   }
 }
 
@@ -312,7 +323,7 @@ TEST_CASE("encoder: encoder_backward accumulates into the gradient") {
   bert_params<double> g(f.cfg, false);
   f.gradient(g, bitfit_all{});
   const auto once = g.data;
-  encoder_backward(g, f.st, f.p, f.batch, f.R.data(), bitfit_all{}, f.drop);
+  encoder_backward_pooled(g, f.st, f.p, f.batch, f.R.data(), bitfit_all{}, f.drop);
   // Not bit-exact 2·once: the LayerNorm biases add token by token into the running gradient.
   for (std::size_t i = 0; i < once.size(); ++i)
     CHECK(g.data[i] == doctest::Approx(2 * once[i]).epsilon(1e-13).scale(1e-3));

@@ -77,7 +77,7 @@ struct grads_of {
     bitfit::head_forward(logits.data(), x.data(), st.pooled.data(), head, B);
     loss = bitfit::cross_entropy(dlogits.data(), logits.data(), gb.labels, 2);
     bitfit::head_backward(dpooled.data(), dhead, dlogits.data(), x.data(), head, B);
-    bitfit::encoder_backward(g, st, p, gb.batch, dpooled.data(), Mask{});
+    bitfit::encoder_backward_pooled(g, st, p, gb.batch, dpooled.data(), Mask{});
   }
 };
 

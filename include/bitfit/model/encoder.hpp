@@ -43,6 +43,7 @@ struct encoder_state {
   bool run_pooler = true;               ///< sequence heads read the pooler; mean or [CLS] pooling do not
   const T* last_hidden = nullptr;       // (N, H) valid until the next forward
   buffer<T> dpre, dcls, dh, dnext;      // backward scratch: (B, H), (B, H), (N, H), (N, H)
+  buffer<T> dlast;                      // (N, H) gradient on the last hidden state, from the pooler
 
   /// Floats kept for the backward (a measure of activation memory).
   std::size_t saved_floats() const {
@@ -123,35 +124,46 @@ void encoder_forward(encoder_state<T>& st, const bert_params<T>& p, const token_
   for (auto& v : st.pooled) v = std::tanh(v);
 }
 
-/// Backward from dpooled (B, H), the gradient of the loss with respect to the pooler output.
-/// Accumulates into `g` the gradients of what `mask` trains (a bias-only g has no weight block).
+/// Backward through the pooler: from dpooled (B, H), the gradient of the loss with respect to the
+/// pooler output, to dlast (N, H), the gradient on the last hidden state (zero except each
+/// sequence's [CLS] row). Accumulates the pooler's gradients that `mask` trains.
 template <mask_policy Mask, class T>
-void encoder_backward(bert_params<T>& g, encoder_state<T>& st, const bert_params<T>& p,
-                      const token_batch& batch, const T* dpooled, const Mask& mask,
-                      const dropout_config& drop = {}) {
-  static_assert(Mask::computes_grads, "encoder_backward needs a gradient-computing mask");
+void pooler_backward(T* dlast, bert_params<T>& g, encoder_state<T>& st, const bert_params<T>& p,
+                     const token_batch& batch, const T* dpooled, const Mask& mask) {
+  static_assert(Mask::computes_grads, "pooler_backward needs a gradient-computing mask");
   constexpr bool W = Mask::weight_grads;
-  const bert_config& c = p.config;
-  const int N = batch.tokens(), B = batch.size(), H = c.hidden_size, L = c.num_hidden_layers;
-  const std::size_t NH = std::size_t(N) * H;
-  const std::span<const int> offs(batch.offsets);
-
+  const int N = batch.tokens(), B = batch.size(), H = p.config.hidden_size;
   // pooled = tanh(cls W_p^T + b_p)
   auto& dpre = st.dpre;
   dpre.resize(std::size_t(B) * H);
   for (std::size_t i = 0; i < dpre.size(); ++i) dpre[i] = dpooled[i] * (T(1) - st.pooled[i] * st.pooled[i]);
   T* dpool_b = Mask::may_train(term::pooler_b) && mask.trains(term::pooler_b) ? g.pooler_b : nullptr;
-  if (st.lowest >= L) {
-    linear_backward<W>(static_cast<T*>(nullptr), g.pooler_W, dpool_b, dpre.data(), st.cls.data(), p.pooler_W, B, H, H);
-    return;
-  }
-  // The [CLS] gradient enters the last hidden state; every other row starts at zero.
-  auto &dcls = st.dcls, &dh = st.dh, &dnext = st.dnext;
+  auto& dcls = st.dcls;
   dcls.assign(std::size_t(B) * H, T(0));
   linear_backward<W>(dcls.data(), g.pooler_W, dpool_b, dpre.data(), st.cls.data(), p.pooler_W, B, H, H);
-  dh.assign(NH, T(0)), dnext.resize(NH);
+  std::fill_n(dlast, std::size_t(N) * H, T(0));
   for (int b = 0; b < B; ++b)
-    std::copy_n(dcls.data() + std::size_t(b) * H, H, dh.data() + std::size_t(batch.offsets[std::size_t(b)]) * H);
+    std::copy_n(dcls.data() + std::size_t(b) * H, H, dlast + std::size_t(batch.offsets[std::size_t(b)]) * H);
+}
+
+/// Backward from dlast (N, H), the gradient of the loss with respect to every token's last
+/// hidden state: a token head's, or pooler_backward's. Accumulates into `g` the gradients of what
+/// `mask` trains in the embeddings and layers (a bias-only g has no weight block). The pooler is
+/// not touched: a sequence head adds it with pooler_backward (encoder_backward_pooled).
+template <mask_policy Mask, class T>
+void encoder_backward(bert_params<T>& g, encoder_state<T>& st, const bert_params<T>& p,
+                      const token_batch& batch, const T* dlast, const Mask& mask,
+                      const dropout_config& drop = {}) {
+  static_assert(Mask::computes_grads, "encoder_backward needs a gradient-computing mask");
+  constexpr bool W = Mask::weight_grads;
+  const bert_config& c = p.config;
+  const int N = batch.tokens(), L = c.num_hidden_layers, H = c.hidden_size;
+  const std::size_t NH = std::size_t(N) * H;
+  const std::span<const int> offs(batch.offsets);
+  if (st.lowest >= L) return;  // nothing below the head trains
+  auto &dh = st.dh, &dnext = st.dnext;
+  dh.resize(NH), dnext.resize(NH);
+  std::copy_n(dlast, NH, dh.data());
 
   const int stop = std::max(st.lowest, 0);
   for (int l = L - 1; l >= stop; --l) {
@@ -171,6 +183,16 @@ void encoder_backward(bert_params<T>& g, encoder_state<T>& st, const bert_params
       embedding_backward(g.word, g.pos, g.type, de.data(), batch.ids.data(), batch.positions.data(),
                          batch.type_ids.data(), N, H, c.pad_token_id);
   }
+}
+
+/// Backward of a sequence task: pooler_backward from dpooled (B, H), then encoder_backward.
+template <mask_policy Mask, class T>
+void encoder_backward_pooled(bert_params<T>& g, encoder_state<T>& st, const bert_params<T>& p,
+                             const token_batch& batch, const T* dpooled, const Mask& mask,
+                             const dropout_config& drop = {}) {
+  st.dlast.resize(std::size_t(batch.tokens()) * p.config.hidden_size);
+  pooler_backward(st.dlast.data(), g, st, p, batch, dpooled, mask);
+  encoder_backward(g, st, p, batch, st.dlast.data(), mask, drop);
 }
 
 }  // namespace bitfit

@@ -1,8 +1,9 @@
 #pragma once
 /// @file head.hpp
-/// Task heads on the pooler output, as HF BertForSequenceClassification: dropout -> linear.
-/// num_labels == 1 is regression (MSE, STS-B); otherwise classification (cross-entropy).
-/// Losses are means over the batch, as torch's defaults.
+/// Task heads, dropout -> linear: on the pooler output (B, H), as HF BertForSequenceClassification,
+/// or on every token's last hidden state (N, H), as BertForTokenClassification (the pooler is then
+/// not run). num_labels == 1 is regression (MSE, STS-B); otherwise classification (cross-entropy).
+/// Losses are means over the scored rows, as torch's defaults.
 
 #include <bitfit/core/error.hpp>
 #include <bitfit/ops/dropout.hpp>
@@ -43,7 +44,7 @@ struct task_head {
 };
 
 /// logits (B, C) = dropout(pooled) W^T + b. `x` (B, H) receives dropout(pooled), which the
-/// backward needs for dW.
+/// backward needs for dW. Row-wise: a token head passes the N rows of the last hidden state.
 template <class T>
 void head_forward(T* logits, T* x, const T* pooled, const task_head<T>& h, int B, const dropout_site& drop = {}) {
   dropout_forward(x, pooled, std::ptrdiff_t(B) * h.H, drop);
@@ -59,23 +60,35 @@ void head_backward(T* dpooled, task_head<T>& g, const T* dlogits, const T* x, co
   dropout_backward(dpooled, dpooled, std::ptrdiff_t(B) * h.H, drop);
 }
 
-/// Mean cross-entropy over the batch; writes dlogits (B, C) = (softmax − onehot) / B.
+/// Labels equal to this are not scored: the [CLS]/[SEP] positions and the second and later
+/// sub-tokens of a word in token tasks (HF's -100, torch's default ignore_index).
+inline constexpr int ignore_label = -100;
+
+/// Mean cross-entropy over the rows whose label is not ignore_label; writes dlogits (rows, C) =
+/// (softmax − onehot) / n for them, 0 for ignored rows. Sequence heads pass one label per
+/// sequence, token heads one per token (torch's CrossEntropyLoss with ignore_index=-100). With no
+/// scored row the loss is 0 (torch gives NaN) and so is every gradient.
 template <class T>
 double cross_entropy(T* dlogits, const T* logits, std::span<const int> labels, int C) {
-  const int B = int(labels.size());
+  const auto rows = labels.size();
+  const auto n = double(std::ranges::count_if(labels, [](int y) { return y != ignore_label; }));
   double loss = 0;
-  for (int b = 0; b < B; ++b) {
-    const T* z = logits + std::size_t(b) * C;
-    T* dz = dlogits + std::size_t(b) * C;
-    const int y = labels[std::size_t(b)];
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* z = logits + r * std::size_t(C);
+    T* dz = dlogits + r * std::size_t(C);
+    const int y = labels[r];
+    if (y == ignore_label) {
+      std::fill_n(dz, C, T(0));
+      continue;
+    }
     check(y >= 0 && y < C, "label " + std::to_string(y) + " outside [0, " + std::to_string(C) + ")");
     const T mx = *std::max_element(z, z + C);
     double sum = 0;
     for (int c = 0; c < C; ++c) sum += std::exp(double(z[c] - mx));
     loss += std::log(sum) - double(z[y] - mx);
-    for (int c = 0; c < C; ++c) dz[c] = T((std::exp(double(z[c] - mx)) / sum - (c == y ? 1.0 : 0.0)) / B);
+    for (int c = 0; c < C; ++c) dz[c] = T((std::exp(double(z[c] - mx)) / sum - (c == y ? 1.0 : 0.0)) / n);
   }
-  return loss / B;
+  return n > 0 ? loss / n : 0.0;
 }
 
 /// Mean squared error of a (B, 1) prediction; writes dpred = 2 (pred − target) / B.

@@ -285,7 +285,7 @@ class trainer {
     const double loss = C == 1 ? mean_squared_error(dlogits_.data(), logits_.data(), scores)
                                : cross_entropy(dlogits_.data(), logits_.data(), labels, C);
     head_backward(dpooled_.data(), dhead_, dlogits_.data(), x_.data(), m_.head, B, drop.head());
-    encoder_backward(grads_, st_, m_.params, batch, dpooled_.data(), mask_, drop);
+    encoder_backward_pooled(grads_, st_, m_.params, batch, dpooled_.data(), mask_, drop);
     if (!keep_.empty())
       for (std::size_t i = 0; i < keep_.size(); ++i)
         if (!keep_[i]) grads_.data[i] = 0.0f;
