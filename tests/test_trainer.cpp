@@ -27,40 +27,55 @@ std::filesystem::path gdir() { return bitfit::test::golden_dir() / "grad"; }
 template <class V>
 xt::xarray<V> npy(const std::filesystem::path& p) { return xt::load_npy<V>(p.string()); }
 
+/// A golden batch: the packed sequences, and one label per sequence (sequence task) or per real
+/// token (token task, -100 where not scored), with HF's loss and logits (padded (B, T, C) for
+/// tokens, gathered here to the packed rows).
 struct golden_batch {
   bitfit::token_batch batch;
   std::vector<int> labels;
+  bool token = false;
   double loss = 0;
-  xt::xarray<double> logits;
+  std::vector<double> logits;
 };
 
-golden_batch load_batch(const std::string& name) {
-  const auto d = gdir() / name;
+golden_batch load_batch(const std::filesystem::path& d) {
   auto ids = npy<int>(d / "input_ids.npy"), types = npy<int>(d / "token_type_ids.npy"), mask = npy<int>(d / "attention_mask.npy");
   auto labels = npy<int>(d / "labels.npy");
+  auto logits = npy<double>(d / "logits.npy");
   golden_batch g;
+  g.token = labels.dimension() == 2;
   for (std::size_t b = 0; b < ids.shape(0); ++b) {
     std::vector<std::int32_t> i, t;
-    for (std::size_t k = 0; k < ids.shape(1) && mask(b, k); ++k) i.push_back(ids(b, k)), t.push_back(types(b, k));
+    for (std::size_t k = 0; k < ids.shape(1) && mask(b, k); ++k) {
+      i.push_back(ids(b, k)), t.push_back(types(b, k));
+      if (g.token) {
+        g.labels.push_back(labels(b, k));
+        for (std::size_t c = 0; c < logits.shape(2); ++c) g.logits.push_back(logits(b, k, c));
+      }
+    }
     g.batch.add(i, t);
-    g.labels.push_back(labels(b));
+    if (!g.token) {
+      g.labels.push_back(labels(b));
+      for (std::size_t c = 0; c < logits.shape(1); ++c) g.logits.push_back(logits(b, c));
+    }
   }
   g.loss = npy<double>(d / "loss.npy")();
-  g.logits = npy<double>(d / "logits.npy");
   return g;
 }
 
+/// The classifier of a golden set: float32 head_weight.npy (C, H) and head_bias.npy (C).
 template <class T>
-bitfit::task_head<T> golden_head(int H) {
-  bitfit::task_head<T> h(2, H);
-  auto W = npy<float>(gdir() / "head_weight.npy");
-  auto b = npy<float>(gdir() / "head_bias.npy");
+bitfit::task_head<T> golden_head(const std::filesystem::path& dir) {
+  auto W = npy<float>(dir / "head_weight.npy");
+  auto b = npy<float>(dir / "head_bias.npy");
+  bitfit::task_head<T> h(int(W.shape(0)), int(W.shape(1)));
   for (std::size_t i = 0; i < h.W.size(); ++i) h.W[i] = T(W.data()[i]);
   for (std::size_t i = 0; i < h.b.size(); ++i) h.b[i] = T(b.data()[i]);
   return h;
 }
 
-/// The loss and gradients of one batch, computed by our ops in precision T.
+/// The loss and gradients of one batch, computed by our ops in precision T: the head on the
+/// pooler output (sequence task) or on every token's last hidden state (token task).
 template <class T, class Mask>
 struct grads_of {
   double loss = 0;
@@ -69,15 +84,19 @@ struct grads_of {
   bitfit::task_head<T> dhead;
   grads_of(const bitfit::bert_params<T>& p, const bitfit::task_head<T>& head, const golden_batch& gb)
       : g(p.config, Mask::weight_grads), dhead(head.C, head.H) {
-    const int B = gb.batch.size(), H = head.H;
+    const int rows = gb.token ? gb.batch.tokens() : gb.batch.size(), H = head.H, C = head.C;
     bitfit::encoder_state<T> st;
+    st.run_pooler = !gb.token;
     bitfit::encoder_forward(st, p, gb.batch, Mask{});
-    std::vector<T> x(std::size_t(B) * H), dlogits(std::size_t(B) * 2), dpooled(std::size_t(B) * H);
-    logits.resize(std::size_t(B) * 2);
-    bitfit::head_forward(logits.data(), x.data(), st.pooled.data(), head, B);
-    loss = bitfit::cross_entropy(dlogits.data(), logits.data(), gb.labels, 2);
-    bitfit::head_backward(dpooled.data(), dhead, dlogits.data(), x.data(), head, B);
-    bitfit::encoder_backward_pooled(g, st, p, gb.batch, dpooled.data(), Mask{});
+    std::vector<T> x(std::size_t(rows) * H), dlogits(std::size_t(rows) * C), dx(std::size_t(rows) * H);
+    logits.resize(std::size_t(rows) * C);
+    bitfit::head_forward(logits.data(), x.data(), gb.token ? st.last_hidden : st.pooled.data(), head, rows);
+    loss = bitfit::cross_entropy(dlogits.data(), logits.data(), gb.labels, C);
+    bitfit::head_backward(dx.data(), dhead, dlogits.data(), x.data(), head, rows);
+    if (gb.token)
+      bitfit::encoder_backward(g, st, p, gb.batch, dx.data(), Mask{});
+    else
+      bitfit::encoder_backward_pooled(g, st, p, gb.batch, dx.data(), Mask{});
   }
 };
 
@@ -89,17 +108,25 @@ double worst_ratio(const A* ours, const double* ref, std::size_t n, double rel, 
   return w;
 }
 
+/// Loss, logits, every bias gradient and the head's against the golden set whose head is in
+/// `head_dir` and whose batch is in `batch_dir`.
 template <class T>
-void check_bias_parity(const std::string& batch_name, double rel, double abs) {
+void check_bias_parity(const std::filesystem::path& head_dir, const std::filesystem::path& batch_dir, double rel, double abs) {
   const auto params = bitfit::load_bert_params<T>(bitfit::test::model_dir());
   const int L = params.config.num_hidden_layers, H = params.config.hidden_size;
-  const auto head = golden_head<T>(H);
-  const auto gb = load_batch(batch_name);
+  const auto head = golden_head<T>(head_dir);
+  const auto gb = load_batch(batch_dir);
+  const std::string batch_name = batch_dir.filename().string();
   grads_of<T, bitfit::bitfit_all> r(params, head, gb);
   CHECK(r.loss == doctest::Approx(gb.loss).epsilon(1e-6));
+  REQUIRE(r.logits.size() == gb.logits.size());
   CHECK(worst_ratio(r.logits.data(), gb.logits.data(), r.logits.size(), rel, abs) <= 1.0);
   for (bitfit::term t : bitfit::all_terms) {
-    const auto ref = npy<double>(gdir() / batch_name / (std::string(bitfit::term_name(t)) + ".npy"));
+    if (gb.token && t == bitfit::term::pooler_b) {  // BertForTokenClassification has no pooler
+      CHECK(std::all_of(r.g.bias(t, 0), r.g.bias(t, 0) + H, [](T v) { return v == T(0); }));
+      continue;
+    }
+    const auto ref = npy<double>(batch_dir / (std::string(bitfit::term_name(t)) + ".npy"));
     std::vector<T> ours;
     if (t == bitfit::term::emb_bLN || t == bitfit::term::pooler_b) {
       const T* v = r.g.bias(t, 0);
@@ -115,7 +142,7 @@ void check_bias_parity(const std::string& batch_name, double rel, double abs) {
     std::printf("%s %-8s worst error / tolerance %.3g\n", batch_name.c_str(), std::string(bitfit::term_name(t)).c_str(), w);
     CHECK_MESSAGE(w <= 1.0, batch_name << " " << bitfit::term_name(t));
   }
-  const auto hW = npy<double>(gdir() / batch_name / "head_W.npy"), hb = npy<double>(gdir() / batch_name / "head_b.npy");
+  const auto hW = npy<double>(batch_dir / "head_W.npy"), hb = npy<double>(batch_dir / "head_b.npy");
   CHECK(worst_ratio(r.dhead.W.data(), hW.data(), hW.size(), rel, abs) <= 1.0);
   CHECK(worst_ratio(r.dhead.b.data(), hb.data(), hb.size(), rel, abs) <= 1.0);
 }
@@ -123,18 +150,30 @@ void check_bias_parity(const std::string& batch_name, double rel, double abs) {
 }  // namespace
 
 TEST_CASE("loss and every bias and head gradient match PyTorch autograd (float32: 1e-4 rel or 1e-6 abs)") {
-  for (const char* b : {"single", "pair"}) check_bias_parity<float>(b, 1e-4, 1e-6);
+  for (const char* b : {"single", "pair"}) check_bias_parity<float>(gdir(), gdir() / b, 1e-4, 1e-6);
 }
 
 TEST_CASE("the double instantiation matches PyTorch's float64 autograd to 1e-9 relative") {
-  for (const char* b : {"single", "pair"}) check_bias_parity<double>(b, 1e-9, 1e-13);
+  for (const char* b : {"single", "pair"}) check_bias_parity<double>(gdir(), gdir() / b, 1e-9, 1e-13);
+}
+
+// Token classification (issue #11): HF BertForTokenClassification on 4 UD-EWT sentences, UPOS
+// labels on each word's first sub-token (tools/goldens/make_token_grad_goldens.py).
+TEST_CASE("token head: loss, logits, every bias and head gradient match BertForTokenClassification (float32)") {
+  const auto dir = bitfit::test::golden_dir() / "token_grad";
+  check_bias_parity<float>(dir, dir, 1e-4, 1e-6);
+}
+
+TEST_CASE("token head: the double instantiation matches BertForTokenClassification in float64 to 1e-9 relative") {
+  const auto dir = bitfit::test::golden_dir() / "token_grad";
+  check_bias_parity<double>(dir, dir, 1e-9, 1e-13);
 }
 
 TEST_CASE("full_ft weight gradients match PyTorch autograd on sampled entries and in norm") {
   const auto params = bitfit::load_bert_params<float>(bitfit::test::model_dir());
-  const auto head = golden_head<float>(params.config.hidden_size);
+  const auto head = golden_head<float>(gdir());
   for (const char* name : {"single", "pair"}) {
-    const auto gb = load_batch(name);
+    const auto gb = load_batch(gdir() / name);
     grads_of<float, bitfit::full_mask> r(params, head, gb);
     const auto samples = npy<double>(gdir() / name / "weight_grad_samples.npy");
     std::ifstream idx(gdir() / name / "weight_grad_index.tsv");
