@@ -117,10 +117,11 @@ def make_batches(tok, data):
     }
 
 
-def build_model(model_dir, head_w, head_b, dtype):
-    config = BertConfig.from_pretrained(str(model_dir), num_labels=2, hidden_dropout_prob=0.0,
+def build_model(model_dir, head_w, head_b, dtype, cls=BertForSequenceClassification):
+    """`cls` (a BertFor... class) with dropout 0 and the given head, in `dtype`."""
+    config = BertConfig.from_pretrained(str(model_dir), num_labels=head_w.shape[0], hidden_dropout_prob=0.0,
                                         attention_probs_dropout_prob=0.0)
-    model = BertForSequenceClassification.from_pretrained(str(model_dir), config=config)
+    model = cls.from_pretrained(str(model_dir), config=config)
     with torch.no_grad():
         model.classifier.weight.copy_(torch.from_numpy(head_w))
         model.classifier.bias.copy_(torch.from_numpy(head_b))
@@ -131,7 +132,7 @@ def build_model(model_dir, head_w, head_b, dtype):
 def forward_backward(model, enc, labels):
     model.zero_grad(set_to_none=True)
     out = model(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"],
-                attention_mask=enc["attention_mask"], labels=torch.tensor(labels))
+                attention_mask=enc["attention_mask"], labels=torch.as_tensor(labels))
     out.loss.backward()
     grads = {n: p.grad.detach().double().clone() for n, p in model.named_parameters()}
     return out.loss.item(), out.logits.detach().double().numpy(), grads

@@ -36,7 +36,7 @@ import torch
 import transformers
 from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
 from golden_common import sha256
-from make_grad_goldens import LAYER_BIASES
+from make_grad_goldens import LAYER_BIASES, build_model, forward_backward
 
 REPO = Path(__file__).resolve().parents[2]
 UPOS = sorted(["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",
@@ -61,26 +61,6 @@ def sentences(path, count, max_words):
             words.append(cols[1])
             tags.append(UPOS.index(cols[3]))
     return out
-
-
-def build_model(model_dir, head_w, head_b, dtype):
-    config = BertConfig.from_pretrained(str(model_dir), num_labels=len(UPOS), hidden_dropout_prob=0.0,
-                                        attention_probs_dropout_prob=0.0)
-    model = BertForTokenClassification.from_pretrained(str(model_dir), config=config)
-    with torch.no_grad():
-        model.classifier.weight.copy_(torch.from_numpy(head_w))
-        model.classifier.bias.copy_(torch.from_numpy(head_b))
-    model.train()  # dropout is 0, so this is the same function as eval()
-    return model.to(dtype)
-
-
-def run(model, enc, labels):
-    model.zero_grad(set_to_none=True)
-    out = model(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"],
-                attention_mask=enc["attention_mask"], labels=labels)
-    out.loss.backward()
-    grads = {n: p.grad.detach().double().clone() for n, p in model.named_parameters()}
-    return out.loss.item(), out.logits.detach().double().numpy(), grads
 
 
 def bias_grads(grads, num_layers):
@@ -122,8 +102,10 @@ def main():
                 labels[b, t] = tags[word]
             previous = word
 
-    loss, logits, grads = run(build_model(model_dir, head_w, head_b, torch.float64), enc, labels)
-    loss32, logits32, grads32 = run(build_model(model_dir, head_w, head_b, torch.float32), enc, labels)
+    loss, logits, grads = forward_backward(
+        build_model(model_dir, head_w, head_b, torch.float64, BertForTokenClassification), enc, labels)
+    loss32, logits32, grads32 = forward_backward(
+        build_model(model_dir, head_w, head_b, torch.float32, BertForTokenClassification), enc, labels)
     assert not any(n.startswith("bert.pooler") for n in grads), "BertForTokenClassification has no pooler"
 
     i32 = lambda t: np.ascontiguousarray(np.asarray(t), dtype="<i4")
