@@ -17,6 +17,8 @@ OUT_DIR/fuzz_vocab/*: tokenizer_config.json NUL vocab.txt (the first 1,200 lines
 OUT_DIR/fuzz_tokenizer/*: mode byte, max_length byte, text (GLUE sentences, [SEP], combining
 marks, CJK, invalid UTF-8).
 OUT_DIR/fuzz_glue_tsv/*: the first 12 lines of every GLUE file.
+OUT_DIR/fuzz_conllu/*: the first 3 sentences of each UD English-EWT file (one with a multiword
+token and one with an empty node from dev), CRLF and BOM variants.
 """
 import json
 import os
@@ -240,11 +242,32 @@ def glue_seeds(d):
     (d / "stsb_scores").write_bytes(b"index\tsentence1\tsentence2\tscore\n0\ta\tb\t5.000\n1\tc\td\t-1e38\n")
 
 
+def conllu_seeds(d):
+    word = "{}\t{}\t{}\t{}\t{}\t_\t0\troot\t0:root\t_\n"
+    small = ("# sent_id = s1\n# text = I didn't.\n" + word.format(1, "I", "I", "PRON", "PRP")
+             + "2-3\tdidn't\t_\t_\t_\t_\t_\t_\t_\t_\n" + word.format(2, "did", "do", "AUX", "VBD")
+             + word.format(3, "n't", "not", "PART", "RB") + "3.1\tgo\tgo\tVERB\tVB\t_\t_\t_\t2:conj\t_\n"
+             + word.format(4, ".", ".", "PUNCT", ".") + "\n").encode()
+    (d / "multiword_empty_node").write_bytes(small)
+    (d / "crlf_bom").write_bytes(b"\xef\xbb\xbf" + small.replace(b"\n", b"\r\n"))
+    ewt = DATA / "ud_english_ewt"
+    for split in ("train", "dev", "test"):
+        path = ewt / "en_ewt-ud-{}.conllu".format(split)
+        if not path.exists():
+            continue
+        blocks = path.read_bytes().split(b"\n\n")
+        (d / ("ewt-" + split)).write_bytes(b"\n\n".join(blocks[:3]) + b"\n\n")
+        if split == "dev":
+            special = [next(b for b in blocks if b"\n1-2\t" in b), next(b for b in blocks if b"\n8.1\t" in b)]
+            (d / "ewt-dev-special").write_bytes(b"\n\n".join(special) + b"\n")
+
+
 def main():
     out = Path(sys.argv[1])
     seeders = {"fuzz_tf_checkpoint": None, "fuzz_tf_bundle_entry": None, "fuzz_safetensors": safetensors_seeds,
                "fuzz_patch": patch_seeds, "fuzz_config": config_seeds, "fuzz_vocab": vocab_seeds,
-               "fuzz_tokenizer": tokenizer_seeds, "fuzz_glue_tsv": glue_seeds}
+               "fuzz_tokenizer": tokenizer_seeds, "fuzz_glue_tsv": glue_seeds,
+               "fuzz_conllu": conllu_seeds}
     for target in seeders:
         (out / target).mkdir(parents=True, exist_ok=True)
     tf_seeds(out)

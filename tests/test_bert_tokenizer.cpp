@@ -1,7 +1,9 @@
 // The BERT tokenizer against BertTokenizerFast: every SST-2 / RTE / MRPC dev input (with the model's
 // uncased vocabulary and with Google's bert-base-cased one), the hand-made and random inputs in
 // four configurations, invalid UTF-8 (goldens from tools/goldens/make_tokenizer_goldens.py), plus
-// framing, truncation and configuration loading.
+// framing, truncation and configuration loading; pre-split words (encode_words) against
+// BertTokenizerFast's is_split_into_words word_ids on UD English-EWT dev sentences
+// (tools/goldens/make_word_alignment_goldens.py).
 #include <bitfit/text/bert_tokenizer.hpp>
 
 #include <doctest/doctest.h>
@@ -12,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
@@ -497,4 +500,114 @@ TEST_CASE("bert tokenizer: 4 MB of one word, of one-letter words, of marks; punc
   CHECK(tok.token_ids(repeated("\xff", long_bytes)).empty());
   CHECK(tok.token_ids(repeated("\xe4\xb8", long_bytes)).empty());  // truncated sequences
   CHECK(tok.encode(repeated(" ", hostile_bytes) + "a", 128).input_ids == ids{tok.cls_id(), a, tok.sep_id()});
+}
+
+namespace {
+
+/// HF's encoding of `words` with the tokens of words [kept, n) removed: what encode_words keeps
+/// (HF keeps the first pieces of the word at the cut, encode_words drops that word whole).
+std::pair<ids, ids> whole_words(const ids& hf_ids, const ids& hf_word_ids, int32_t kept) {
+  std::pair<ids, ids> out;
+  for (std::size_t t = 0; t < hf_ids.size(); ++t) {
+    if (hf_word_ids[t] >= kept) continue;
+    out.first.push_back(hf_ids[t]);
+    out.second.push_back(hf_word_ids[t]);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("bert tokenizer: encode_words matches BertTokenizerFast is_split_into_words on UD English-EWT dev") {
+  const auto golden = nlohmann::json::parse(read_file(bitfit::test::golden_dir() / "word_alignment_goldens.json"));
+  const auto& sentences = golden.at("sentences");
+  REQUIRE(sentences.size() > 200);
+  const int cut = golden.at("meta").at("cut_max_length").get<int>();
+  const int full = golden.at("meta").at("max_length").get<int>();
+  REQUIRE(cut == 32);
+  for (const std::string model : {"bert-base-cased", "all-MiniLM-L6-v2"}) {
+    CAPTURE(model);
+    const auto dir = fs::path(BITFIT_MODELS_ROOT) / model;
+    REQUIRE_MESSAGE(fs::exists(dir / "vocab.txt"), dir.string() << " is missing: run scripts/fetch-model " << model);
+    const auto tok = bert_tokenizer::from_dir(dir);
+    const auto& rows = golden.at("models").at(model);
+    REQUIRE(rows.size() == sentences.size());
+    std::size_t same = 0, cut_rows = 0, partial = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto words = sentences[i].at("words").get<std::vector<std::string>>();
+      const auto& row = rows[i];
+      INFO("input " << i << " " << sentences[i].value("sent_id", sentences[i].value("name", "")));
+      const auto want_ids = row.at("ids").get<ids>(), want_word_ids = row.at("word_ids").get<ids>();
+      const auto kept = row.at("kept").get<std::size_t>();
+
+      const auto whole = tok.encode_words(words, full);  // nothing is cut at 512
+      CHECK(show(whole.input_ids) == show(want_ids));
+      CHECK(show(whole.word_ids) == show(want_word_ids));
+      CHECK(whole.token_type_ids == ids(want_ids.size(), 0));
+      CHECK(whole.words_kept == words.size());
+      CHECK(whole.truncated_words == 0);
+
+      // At 32: HF's cut encoding without the tokens of the word cut in two (if any).
+      const bool is_cut = row.contains("cut_ids");
+      const auto hf_ids = is_cut ? row.at("cut_ids").get<ids>() : want_ids;
+      const auto hf_word_ids = is_cut ? row.at("cut_word_ids").get<ids>() : want_word_ids;
+      const auto [cut_ids, cut_word_ids] = whole_words(hf_ids, hf_word_ids, int32_t(kept));
+      partial += cut_ids.size() < hf_ids.size();
+      cut_rows += is_cut;
+      const auto got = tok.encode_words(words, cut);
+      CHECK(got.input_ids.size() <= std::size_t(cut));
+      CHECK(show(got.input_ids) == show(cut_ids));
+      CHECK(show(got.word_ids) == show(cut_word_ids));
+      CHECK(got.words_kept == kept);
+      CHECK(got.truncated_words == words.size() - kept);
+      same += whole.input_ids == want_ids && whole.word_ids == want_word_ids && got.input_ids == cut_ids &&
+              got.word_ids == cut_word_ids && got.words_kept == kept;
+    }
+    CHECK(same == rows.size());
+    CHECK(cut_rows >= 40);  // the goldens do exercise the cut ...
+    CHECK(partial >= 20);   // ... and the one difference: HF keeps part of a word, encode_words drops it
+    MESSAGE(model << ": " << same << "/" << rows.size() << " inputs identical (" << cut_rows << " cut at " << cut
+                  << ", " << partial << " of them inside a word, which encode_words drops whole)");
+  }
+}
+
+TEST_CASE("bert tokenizer: encode_words keeps whole words, counts the ones it drops, reads only what it keeps") {
+  const auto& tok = model_tokenizer();
+  const int32_t a = tok.token_to_id("a"), b = tok.token_to_id("b");
+  using words = std::vector<std::string>;
+  auto e = tok.encode_words(words{"a", "b"}, 128);
+  CHECK(e.input_ids == ids{101, a, b, 102});
+  CHECK(e.word_ids == ids{-1, 0, 1, -1});
+  CHECK(e.token_type_ids == ids{0, 0, 0, 0});
+  // A word is its own text: "a b" (a space inside) is two basic words with one word id; "[SEP]"
+  // is the special token, as in HF; a word of only spaces or controls has no token.
+  e = tok.encode_words(words{"a b", "", "\u200b", "[SEP]", " ", "a"}, 128);
+  CHECK(e.input_ids == ids{101, a, b, 102, a, 102});
+  CHECK(e.word_ids == ids{-1, 0, 0, 3, 5, -1});
+  CHECK(e.words_kept == 6);
+  // The cut: "unaffable" is three pieces; with room for two ids it is dropped whole, and the
+  // words after it are counted too. A word without tokens always fits, even in no room at all.
+  const auto una = tok.token_ids("unaffable");
+  REQUIRE(una.size() == 3);
+  e = tok.encode_words(words{"a", "unaffable", "b"}, 5);
+  CHECK(e.input_ids == ids{101, a, 102});
+  CHECK(e.word_ids == ids{-1, 0, -1});
+  CHECK(e.words_kept == 1);
+  CHECK(e.truncated_words == 2);
+  e = tok.encode_words(words{"a", "unaffable", "b"}, 6);
+  CHECK(e.word_ids == ids{-1, 0, 1, 1, 1, -1});
+  CHECK(e.truncated_words == 1);
+  e = tok.encode_words(words{"", "a"}, 2);
+  CHECK(e.input_ids == ids{101, 102});
+  CHECK(e.words_kept == 1);
+  CHECK(e.truncated_words == 1);
+  e = tok.encode_words(words{}, 2);
+  CHECK(e.input_ids == ids{101, 102});
+  CHECK(e.truncated_words == 0);
+  CHECK(error_of([&] { tok.encode_words(words{"a"}, 1); }).find("max_length 1") != std::string::npos);
+  // 4 MB in one word: read only as far as the 127 ids that show it does not fit in 126.
+  const words huge{"a", repeated("a ", hostile_bytes)};
+  e = tok.encode_words(huge, 128);
+  CHECK(e.input_ids == ids{101, a, 102});
+  CHECK(e.truncated_words == 1);
 }

@@ -316,6 +316,46 @@ TEST_CASE("trainer: bias-only training changes only the masked bias terms and th
   CHECK(t.model.head.W != head_before);
 }
 
+TEST_CASE("trainer: a per-token head learns token labels; the pooler is untouched, only masked terms change") {
+  // 12 sequences; every token but [CLS] (position 0) labelled id mod 3: a function of the token
+  // that the head on the last hidden state can learn, and that the pooler could not supply.
+  tiny_task t;
+  t.model.head = bitfit::task_head<float>::init(3, 8, 5);
+  t.model.head.per_token = true;
+  for (auto& e : t.xs) {
+    e.token_labels.assign(e.ids.size(), bitfit::ignore_label);
+    for (std::size_t k = 1; k < e.ids.size(); ++k) e.token_labels[k] = e.ids[k] % 3;
+  }
+  bitfit::encoder_state<float> st;
+  const double before_acc = bitfit::token_accuracy(bitfit::predict_tokens(t.model, t.xs, st), t.xs);
+  const auto before = t.model.params.data;
+  auto opt = tiny_options();
+  opt.learning_rate = 3e-2;
+  bitfit::trainer<bitfit::bitfit_all> tr(t.model, opt);
+  double first_loss = 0, last_loss = 0;
+  for (int s = 1; s <= 60; ++s) {
+    const auto batches = bitfit::epoch_batches(t.xs, 4, opt.seed + std::uint64_t(s), false);
+    last_loss = tr.step(t.xs, batches[0], s, 60);
+    if (s == 1) first_loss = last_loss;
+  }
+  const double after_acc = bitfit::token_accuracy(bitfit::predict_tokens(t.model, t.xs, st), t.xs);
+  MESSAGE("token loss " << first_loss << " -> " << last_loss << ", accuracy " << before_acc << " -> " << after_acc);
+  CHECK(last_loss < 0.9 * first_loss);
+  CHECK(after_acc > before_acc + 0.1);
+  for (const auto& e : t.model.params.layout.entries) {
+    const bool trained = e.is_bias && e.bias_term != bitfit::term::pooler_b;
+    std::size_t changed = 0;
+    for (std::size_t i = e.offset; i < e.offset + e.numel; ++i) changed += t.model.params.data[i] != before[i];
+    CAPTURE(e.name);
+    if (trained) CHECK(changed > 0);
+    else CHECK(changed == 0);
+  }
+  // Labels must cover every token; a sequence head's predict() refuses a per-token head.
+  t.xs[0].token_labels.pop_back();
+  CHECK_THROWS_AS(tr.step(t.xs, {0}, 61, 61), bitfit::error);
+  CHECK_THROWS_AS(bitfit::predict(t.model, t.xs, st), bitfit::error);
+}
+
 TEST_CASE("trainer: rand_uniform and rand_row_col update exactly their BitFit-sized subset") {
   for (auto type : {bitfit::fine_tune_type::rand_uniform, bitfit::fine_tune_type::rand_row_col}) {
     CAPTURE(bitfit::fine_tune_type_name(type));

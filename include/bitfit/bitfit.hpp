@@ -31,9 +31,11 @@
 #include <bitfit/text/bert_tokenizer.hpp>
 #include <bitfit/train/mask.hpp>
 #include <bitfit/train/merge.hpp>
+#include <bitfit/data/conllu.hpp>
 #include <bitfit/data/encode.hpp>
 #include <bitfit/data/examples.hpp>
 #include <bitfit/data/glue.hpp>
+#include <bitfit/data/token_labels.hpp>
 #include <bitfit/train/adamw.hpp>
 #include <bitfit/train/bias_change.hpp>
 #include <bitfit/train/head.hpp>

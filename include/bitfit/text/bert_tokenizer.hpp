@@ -15,6 +15,15 @@
 /// one ends (which one is longer decides who gets the odd place). `token_ids` and `tokenize`
 /// read everything. There is no cap on the input size: callers bound what they accept.
 ///
+/// Pre-split words (`encode_words`, for token classification) are encoded as
+/// `BertTokenizerFast(words, is_split_into_words=True, truncation=True, max_length=...)`, and
+/// `word_ids` is its `.word_ids()` (None as -1), with one deliberate difference: HF cuts at
+/// `max_length` even inside a word, keeping the word's first pieces; `encode_words` drops that
+/// word (and all after it) whole and counts it in `truncated_words`, so that no word is tagged
+/// from a part of it. Otherwise the ids are HF's: each word is its own text (special token
+/// strings, basic tokenization, WordPiece), and a word that gives no token at all ("", only
+/// spaces or control characters) gets none, as in HF, and so no prediction slot.
+///
 /// Where the slow Python `BertTokenizer` gives other ids, this follows the fast one:
 ///  - Pair truncation: when both texts must be cut and an odd number of places is left for them,
 ///    the fast tokenizer gives the extra place to the longer text (the second on a tie), the
@@ -40,6 +49,7 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,6 +61,15 @@ namespace bitfit {
 struct encoding {
   std::vector<int32_t> input_ids;       ///< [CLS] a [SEP] (b [SEP])
   std::vector<int32_t> token_type_ids;  ///< 0 for [CLS] a [SEP], 1 for b [SEP]
+};
+
+/// Token ids of pre-split words, with the word each token came from (bert_tokenizer::encode_words).
+struct word_encoding {
+  std::vector<int32_t> input_ids;       ///< [CLS] tokens of words[0], words[1], ... [SEP]
+  std::vector<int32_t> token_type_ids;  ///< all 0
+  std::vector<int32_t> word_ids;        ///< per token: the index of its word; -1 for [CLS] and [SEP]
+  std::size_t words_kept = 0;           ///< words[0, words_kept) are in the ids, each whole
+  std::size_t truncated_words = 0;      ///< the others (words.size() - words_kept), cut at max_length
 };
 
 /// The special token strings (`tokenizer_config.json`: unk_token, sep_token, ...).
@@ -204,6 +223,40 @@ class bert_tokenizer {
     out.input_ids.push_back(sep_id_);
     out.token_type_ids.assign(out.input_ids.size(), 1);
     std::fill_n(out.token_type_ids.begin(), n_a + 2, 0);
+    return out;
+  }
+
+  /// [CLS] words [SEP] with the index of each token's word in `word_ids`, as HF's
+  /// `BertTokenizerFast(words, is_split_into_words=True, truncation=True, max_length=...)`
+  /// except at the cut: the longest prefix of whole words that fits in `max_length` ids is kept,
+  /// the rest dropped and counted (see the file comment). Each word is tokenized as its own text;
+  /// a word without tokens is kept and has no token. Reads the words only up to the first one that
+  /// does not fit, and that one only as far as needed to know it. Throws if `max_length` < 2 or
+  /// there are 2^31 - 1 words or more (their indices would not fit `word_ids`).
+  word_encoding encode_words(std::span<const std::string> words, int max_length) const {
+    // Called once per sentence: no message is built unless it is thrown.
+    if (max_length < 2)
+      throw error("bert_tokenizer::encode_words: max_length " + std::to_string(max_length) +
+                  " leaves no room for [CLS] and [SEP] (needs at least 2)");
+    if (words.size() >= std::size_t(std::numeric_limits<int32_t>::max()))
+      throw error("bert_tokenizer::encode_words: " + std::to_string(words.size()) + " words, more than word_ids can index");
+    const std::size_t budget = std::size_t(max_length) - 2;
+    word_encoding out;
+    out.input_ids.push_back(cls_id_);
+    out.word_ids.push_back(-1);
+    std::vector<int32_t> word;  // the ids of one word
+    for (; out.words_kept < words.size(); ++out.words_kept) {
+      const std::size_t room = budget - (out.input_ids.size() - 1);
+      word.clear();
+      append_ids(words[out.words_kept], word, room + 1);  // stops once the word cannot fit
+      if (word.size() > room) break;
+      out.input_ids.insert(out.input_ids.end(), word.begin(), word.end());
+      out.word_ids.insert(out.word_ids.end(), word.size(), int32_t(out.words_kept));
+    }
+    out.truncated_words = words.size() - out.words_kept;
+    out.input_ids.push_back(sep_id_);
+    out.word_ids.push_back(-1);
+    out.token_type_ids.assign(out.input_ids.size(), 0);
     return out;
   }
 

@@ -6,6 +6,7 @@
 /// Losses are means over the scored rows, as torch's defaults.
 
 #include <bitfit/core/error.hpp>
+#include <bitfit/data/token_labels.hpp>
 #include <bitfit/ops/dropout.hpp>
 #include <bitfit/ops/linear.hpp>
 
@@ -21,6 +22,9 @@ namespace bitfit {
 template <class T>
 struct task_head {
   int C = 0, H = 0;
+  /// On every token's last hidden state (BertForTokenClassification; the pooler is not run), not
+  /// on the pooler output of each sequence.
+  bool per_token = false;
   std::vector<T> W;  // (C, H)
   std::vector<T> b;  // (C)
 
@@ -60,11 +64,7 @@ void head_backward(T* dpooled, task_head<T>& g, const T* dlogits, const T* x, co
   dropout_backward(dpooled, dpooled, std::ptrdiff_t(B) * h.H, drop);
 }
 
-/// Labels equal to this are not scored: the [CLS]/[SEP] positions and the second and later
-/// sub-tokens of a word in token tasks (HF's -100, torch's default ignore_index).
-inline constexpr int ignore_label = -100;
-
-/// Mean cross-entropy over the rows whose label is not ignore_label; writes dlogits (rows, C) =
+/// Mean cross-entropy over the rows whose label is not ignore_label (data/token_labels.hpp); writes dlogits (rows, C) =
 /// (softmax − onehot) / n for them, 0 for ignored rows. Sequence heads pass one label per
 /// sequence, token heads one per token (torch's CrossEntropyLoss with ignore_index=-100). With no
 /// scored row the loss is 0 (torch gives NaN) and so is every gradient.

@@ -108,22 +108,24 @@ class training_diverged : public error {
   using error::error;
 };
 
-/// BERT backbone + task head.
+/// BERT backbone + task head (on the pooler output, or on every token when head.per_token).
 struct sequence_classifier {
   bert_params<float> params;
   task_head<float> head;
 };
 
-/// Logits (B, C) of a batch in evaluation mode (no dropout). The same computation as a task
-/// bank's (serve/task_bank.hpp): each sequence's logits do not depend on the rest of the batch,
-/// so evaluation in training, `bitfit predict` and a server agree bit for bit.
+/// Logits of a batch in evaluation mode (no dropout): (B, C), or (N, C) for a per-token head.
+/// The same computation as a task bank's (serve/task_bank.hpp): each sequence's logits do not
+/// depend on the rest of the batch, so evaluation in training, `bitfit predict` and a server
+/// agree bit for bit.
 inline std::vector<float> predict_logits(const sequence_classifier& m, const token_batch& batch, encoder_state<float>& st) {
   const bias_segment<float> all{0, batch.size(), &m.params};
-  st.run_pooler = true;
+  st.run_pooler = !m.head.per_token;
   encoder_forward_mixed(st, m.params, batch, std::span<const bias_segment<float>>(&all, 1));
-  std::vector<float> logits(std::size_t(batch.size()) * m.head.C);
-  detail::linear_forward_row_stable(logits.data(), st.pooled.data(), m.head.W.data(), m.head.b.data(), batch.size(),
-                                    m.head.H, m.head.C);
+  const int rows = m.head.per_token ? batch.tokens() : batch.size();
+  std::vector<float> logits(std::size_t(rows) * m.head.C);
+  detail::linear_forward_row_stable(logits.data(), m.head.per_token ? st.last_hidden : st.pooled.data(),
+                                    m.head.W.data(), m.head.b.data(), rows, m.head.H, m.head.C);
   return logits;
 }
 
@@ -133,6 +135,7 @@ inline std::vector<float> predict_logits(const sequence_classifier& m, const tok
 /// outputs (N, C) (what `bitfit predict --logits` writes, to compare with other implementations).
 inline std::vector<float> predict(const sequence_classifier& m, const std::vector<encoded_example>& xs,
                                   encoder_state<float>& st, int batch_size = 64, std::vector<float>* logits_out = nullptr) {
+  check(!m.head.per_token, "predict: a per-token head predicts one class per token (predict_tokens)");
   std::vector<float> out;
   out.reserve(xs.size());
   if (logits_out) logits_out->clear();
@@ -155,6 +158,43 @@ inline std::vector<float> predict(const sequence_classifier& m, const std::vecto
 inline std::vector<float> predict(const sequence_classifier& m, const std::vector<encoded_example>& xs, int batch_size = 64) {
   encoder_state<float> st;
   return predict(m, xs, st, batch_size);
+}
+
+/// Class ids of every token (argmax of a per-token head), per example, in input order.
+inline std::vector<std::vector<int>> predict_tokens(const sequence_classifier& m, const std::vector<encoded_example>& xs,
+                                                    encoder_state<float>& st, int batch_size = 64) {
+  check(m.head.per_token, "predict_tokens: needs a per-token head");
+  std::vector<std::vector<int>> out;
+  out.reserve(xs.size());
+  const int C = m.head.C;
+  for (std::size_t first = 0; first < xs.size(); first += std::size_t(batch_size)) {
+    token_batch batch;
+    const std::size_t last = std::min(xs.size(), first + std::size_t(batch_size));
+    for (std::size_t i = first; i < last; ++i) batch.add(xs[i].ids, xs[i].types);
+    const auto logits = predict_logits(m, batch, st);
+    for (int b = 0; b < batch.size(); ++b) {
+      std::vector<int> classes;
+      for (int n = batch.offsets[std::size_t(b)]; n < batch.offsets[std::size_t(b) + 1]; ++n) {
+        const float* z = logits.data() + std::size_t(n) * C;
+        classes.push_back(int(std::max_element(z, z + C) - z));
+      }
+      out.push_back(std::move(classes));
+    }
+  }
+  return out;
+}
+
+/// Fraction of the scored tokens (token_labels other than ignore_label) whose predicted class
+/// equals the label: POS tagging accuracy, one token per word.
+inline double token_accuracy(const std::vector<std::vector<int>>& pred, const std::vector<encoded_example>& xs) {
+  std::size_t ok = 0, scored = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    for (std::size_t t = 0; t < xs[i].token_labels.size(); ++t) {
+      if (xs[i].token_labels[t] == ignore_label) continue;
+      ++scored;
+      ok += pred[i][t] == xs[i].token_labels[t];
+    }
+  return scored ? double(ok) / double(scored) : 0.0;
 }
 
 /// Fraction of examples whose predicted class equals the label. Compared as floats: a prediction
@@ -228,6 +268,7 @@ class trainer {
   trainer(sequence_classifier& model, const train_options& opt, const Mask& mask = {})
       : m_(model), opt_(opt), mask_(mask), grads_(model.params.config, Mask::weight_grads),
         dhead_(model.head.C, model.head.H) {
+    check(!m_.head.per_token || m_.head.C >= 2, "trainer: a per-token head classifies: it needs at least 2 labels");
     const auto& layout = m_.params.layout;
     if constexpr (Mask::weight_grads) {
       check(m_.params.weight_precision() == precision::fp32,
@@ -242,6 +283,7 @@ class trainer {
       const int L = m_.params.config.num_hidden_layers;
       for (const auto& e : layout.entries) {
         if (!e.is_bias || !mask_.trains(e.bias_term)) continue;
+        if (m_.head.per_token && e.bias_term == term::pooler_b) continue;  // no pooler under a token head
         // Where the term sits in the stack: the embedding LayerNorm below layer 0, the pooler above layer L-1.
         const int level = e.bias_term == term::emb_bLN ? -1 : e.bias_term == term::pooler_b ? L : e.layer;
         if (opt.first_trainable_layer > 0 && level < opt.first_trainable_layer) continue;
@@ -268,24 +310,35 @@ class trainer {
   /// One optimisation step on a batch. Returns the loss. Throws training_diverged (before any
   /// update) if the loss or the gradient norm is not finite.
   double step(const std::vector<encoded_example>& xs, const std::vector<std::size_t>& idx, long t, long total_steps) {
+    const bool per_token = m_.head.per_token;
     token_batch batch;
-    std::vector<int> labels;
+    std::vector<int> labels;  // one per sequence, or one per token for a per-token head
     std::vector<float> scores;
     for (auto i : idx) {
       batch.add(xs[i].ids, xs[i].types);
-      labels.push_back(xs[i].label);
+      if (per_token) {
+        check(xs[i].token_labels.size() == xs[i].ids.size(), "trainer: a token task's example needs one label per token");
+        labels.insert(labels.end(), xs[i].token_labels.begin(), xs[i].token_labels.end());
+      } else {
+        labels.push_back(xs[i].label);
+      }
       scores.push_back(xs[i].score);
     }
-    const int B = batch.size(), H = m_.head.H, C = m_.head.C;
+    // The head's rows: each sequence's pooler output, or every token's last hidden state.
+    const int rows = per_token ? batch.tokens() : batch.size(), H = m_.head.H, C = m_.head.C;
     dropout_config drop{opt_.hidden_dropout, opt_.attention_dropout, detail::derive_seed(opt_.seed, std::uint64_t(t))};
+    st_.run_pooler = !per_token;
     encoder_forward(st_, m_.params, batch, mask_, drop, opt_.first_trainable_layer);
-    x_.resize(std::size_t(B) * H), logits_.resize(std::size_t(B) * C), dlogits_.resize(logits_.size());
-    dpooled_.resize(std::size_t(B) * H);
-    head_forward(logits_.data(), x_.data(), st_.pooled.data(), m_.head, B, drop.head());
+    x_.resize(std::size_t(rows) * H), logits_.resize(std::size_t(rows) * C), dlogits_.resize(logits_.size());
+    dx_.resize(std::size_t(rows) * H);
+    head_forward(logits_.data(), x_.data(), per_token ? st_.last_hidden : st_.pooled.data(), m_.head, rows, drop.head());
     const double loss = C == 1 ? mean_squared_error(dlogits_.data(), logits_.data(), scores)
                                : cross_entropy(dlogits_.data(), logits_.data(), labels, C);
-    head_backward(dpooled_.data(), dhead_, dlogits_.data(), x_.data(), m_.head, B, drop.head());
-    encoder_backward_pooled(grads_, st_, m_.params, batch, dpooled_.data(), mask_, drop);
+    head_backward(dx_.data(), dhead_, dlogits_.data(), x_.data(), m_.head, rows, drop.head());
+    if (per_token)
+      encoder_backward(grads_, st_, m_.params, batch, dx_.data(), mask_, drop);
+    else
+      encoder_backward_pooled(grads_, st_, m_.params, batch, dx_.data(), mask_, drop);
     if (!keep_.empty())
       for (std::size_t i = 0; i < keep_.size(); ++i)
         if (!keep_[i]) grads_.data[i] = 0.0f;
@@ -450,7 +503,7 @@ class trainer {
   std::vector<unsigned char> keep_;
   std::vector<detail::trained_span> spans_;
   std::vector<const param_entry*> trained_;
-  std::vector<float> x_, logits_, dlogits_, dpooled_;
+  std::vector<float> x_, logits_, dlogits_, dx_;  // the head: input, outputs, their gradient, its input's
   double last_grad_norm_ = 0;
   int tokens_ = 0;
 };
