@@ -11,10 +11,10 @@ namespace bitfit {
 struct encoded_example {
   std::vector<std::int32_t> ids, types;
   int label = -1;
+  float score = 0.0f;
   /// Token tasks: one label per id (ignore_label, -100, where not scored: [CLS], [SEP], a word's
   /// later sub-tokens); empty for sequence tasks.
-  std::vector<std::int32_t> token_labels;
-  float score = 0.0f;
+  std::vector<std::int32_t> token_labels = {};
 };
 
 }  // namespace bitfit
