@@ -15,7 +15,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 
 namespace bitfit::cli {
 
@@ -40,11 +42,16 @@ class progress {
   int last_ = -10;
 };
 
-/// `--data-dir`, or the task's GLUE folder under $BITFIT_DATA_DIR (default ../shared/data)/glue.
+/// $BITFIT_DATA_DIR, default ../shared/data: where glue/<TASK>/ and ud_english_ewt/ are.
+inline std::filesystem::path data_root() {
+  const char* root = std::getenv("BITFIT_DATA_DIR");
+  return root && *root ? root : "../shared/data";
+}
+
+/// `--data-dir`, or the task's GLUE folder under data_root()/glue.
 inline std::filesystem::path task_data_dir(const options& opt, const glue_task& task) {
   if (opt.has("data-dir")) return opt.str("data-dir");
-  const char* root = std::getenv("BITFIT_DATA_DIR");
-  return std::filesystem::path(root && *root ? root : "../shared/data") / "glue" / glue_folder(task);
+  return data_root() / "glue" / glue_folder(task);
 }
 
 /// `-m/--model-name`: a model directory (or TF checkpoint prefix), or a name that
@@ -131,12 +138,110 @@ inline std::vector<test_set> read_test_sets(const bert_tokenizer& tok, const std
   return out;
 }
 
+/// What `bitfit train` needs of a task, whatever its data: a GLUE sentence (pair) task or POS
+/// tagging on CoNLL-U. The epoch loop, resume, patches and metrics.json are the same for all.
+struct train_task {
+  std::string name;                 ///< "sst2", ..., "pos"
+  std::vector<std::string> labels;  ///< class names in id order; empty: regression
+  bool per_token = false;           ///< one class per word (the head on every token, no pooler)
+  std::string metric;               ///< the primary metric, which picks the best epoch
+  std::vector<encoded_example> train;
+  std::vector<eval_set> dev;
+  nlohmann::json config = nlohmann::json::object();  ///< task settings a resumed run must share
+  /// The task's metrics of `model` on labelled examples.
+  std::function<nlohmann::json(const sequence_classifier&, const std::vector<encoded_example>&, encoder_state<float>&)> score;
+  /// At each new best epoch: test predictions under `out_dir` (if asked for); returns what to
+  /// record beside the best epoch (POS: the test accuracy), or null.
+  std::function<nlohmann::json(const sequence_classifier&, encoder_state<float>&, const std::filesystem::path&)> on_best;
+  int num_labels() const { return labels.empty() ? 1 : int(labels.size()); }
+};
+
+/// A GLUE task from its folder: train.tsv (the first `limit` rows), the dev split(s) and, with
+/// `predict_test`, the test split(s) whose GLUE-server files are rewritten at each best epoch.
+inline train_task glue_train_task(const bert_tokenizer& tok, const glue_task& task, const std::filesystem::path& data_dir,
+                                  int max_len, std::size_t limit, bool predict_test) {
+  train_task tt{task.name, task.labels, false, primary_metric(task), {}, {}, nlohmann::json::object(), {}, {}};
+  tt.train = read_labelled(tok, split_file(data_dir, "train.tsv"), task, max_len, "training", limit);
+  tt.dev = read_dev_sets(tok, data_dir, task, max_len);
+  tt.score = [task](const sequence_classifier& m, const std::vector<encoded_example>& xs, encoder_state<float>& st) {
+    return score(task, predict(m, xs, st), xs);
+  };
+  // Read once: the files are rewritten whenever dev improves.
+  auto test = std::make_shared<std::vector<test_set>>(predict_test ? read_test_sets(tok, data_dir, task, max_len)
+                                                                   : std::vector<test_set>{});
+  tt.on_best = [task, test](const sequence_classifier& m, encoder_state<float>& st, const std::filesystem::path& out_dir) {
+    if (!test->empty()) std::filesystem::create_directories(out_dir / "test");
+    for (const auto& ts : *test)
+      write_file_atomic(out_dir / "test" / ts.split.submission, glue_submission_tsv(task, ts.rows, predict(m, ts.xs, st)));
+    return nlohmann::json();
+  };
+  return tt;
+}
+
+/// Sentences of a CoNLL-U file as token examples: the words through encode_words, the first
+/// sub-token of each word labelled with its tag (tag_set::word_labels), the rest ignore_label.
+/// Returns the number of words cut at max_len (they have no prediction) in `truncated`.
+inline std::vector<encoded_example> encode_tagged(const bert_tokenizer& tok, const std::vector<conllu_sentence>& sentences,
+                                                  const tag_set& tags, const std::string& source, int max_len,
+                                                  std::size_t& truncated) {
+  std::vector<encoded_example> out;
+  out.reserve(sentences.size());
+  truncated = 0;
+  for (const auto& s : sentences) {
+    const auto enc = tok.encode_words(word_forms(s), max_len);
+    truncated += enc.truncated_words;
+    encoded_example x{enc.input_ids, enc.token_type_ids, -1, 0.0f, {}};
+    x.token_labels = first_subtoken_labels(enc.word_ids, tags.word_labels(s, source));
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+/// POS tagging (the paper's token-level task) on a UD treebank folder with
+/// *-ud-{train,dev,test}.conllu: the tag set (UPOS or XPOS) from train; word accuracy on dev each
+/// epoch and on test at each best epoch (the paper reports test). Training sentences are cut at
+/// `max_len` tokens; dev and test at `eval_len` (the model's 512 positions), so that every word
+/// is scored (a word that does not fit is counted, and reported, as cut).
+inline train_task pos_train_task(const bert_tokenizer& tok, tag_column column, const std::filesystem::path& data_dir,
+                                 int max_len, int eval_len, std::size_t limit) {
+  auto split = [&](const std::string& which) {
+    check(std::filesystem::is_directory(data_dir), data_dir.string() + ": not a directory (--data-dir: a UD treebank folder)");
+    for (const auto& f : std::filesystem::directory_iterator(data_dir))
+      if (f.path().filename().string().ends_with("-ud-" + which + ".conllu")) return f.path();
+    throw error(data_dir.string() + ": no *-ud-" + which + ".conllu (is --data-dir a UD treebank folder?)");
+  };
+  const auto train_file = split("train"), dev_file = split("dev"), test_file = split("test");
+  auto train_sentences = read_conllu(train_file);
+  const auto tags = make_tag_set(train_sentences, column);  // from every training sentence, even with a limit
+  if (limit && train_sentences.size() > limit) train_sentences.resize(limit);
+  train_task tt{"pos", tags.tags, true, "accuracy", {}, {}, {{"tagset", tag_column_name(column)}}, {}, {}};
+  std::size_t train_cut = 0, dev_cut = 0, test_cut = 0;
+  tt.train = encode_tagged(tok, train_sentences, tags, train_file.string(), max_len, train_cut);
+  tt.dev.push_back({"dev", encode_tagged(tok, read_conllu(dev_file), tags, dev_file.string(), eval_len, dev_cut)});
+  auto test = std::make_shared<std::vector<encoded_example>>(
+      encode_tagged(tok, read_conllu(test_file), tags, test_file.string(), eval_len, test_cut));
+  tt.config["words_cut"] = {{"train", train_cut}, {"dev", dev_cut}, {"test", test_cut}};
+  if (train_cut + dev_cut + test_cut)
+    std::fprintf(stderr, "bitfit train: note: words cut (no prediction): %zu train (at %d tokens), %zu dev, %zu test\n",
+                 train_cut, max_len, dev_cut, test_cut);
+  tt.score = [](const sequence_classifier& m, const std::vector<encoded_example>& xs, encoder_state<float>& st) {
+    std::size_t words = 0;
+    for (const auto& x : xs) words += std::size_t(std::ranges::count_if(x.token_labels, [](int y) { return y != ignore_label; }));
+    return nlohmann::json{{"accuracy", token_accuracy(predict_tokens(m, xs, st), xs)}, {"words", words}};
+  };
+  tt.on_best = [score = tt.score, test](const sequence_classifier& m, encoder_state<float>& st, const std::filesystem::path&) {
+    return nlohmann::json{{"test", score(m, *test, st)}};
+  };
+  return tt;
+}
+
 inline int run_train(int argc, char** argv) {
   options opt("train",
               "Fine-tunes a sequence classifier on a GLUE task and writes a bias patch (or a full checkpoint): the "
               "original run_glue.py, flag for flag. Every epoch scores dev (and train), appends to metrics.json, keeps "
               "the best epoch's patch beside the last, and saves what --resume needs.",
-              {{"-t,--task-name,--task", "NAME", "sst2, rte, mrpc, cola, stsb, qnli, wnli, mnli, qqp", "", false, true},
+              {{"-t,--task-name,--task", "NAME", "sst2, rte, mrpc, cola, stsb, qnli, wnli, mnli, qqp, or pos (UD POS tagging)", "", false, true},
+               {"tagset", "upos|xpos", "pos: the tag column (XPOS is EWT's Penn Treebank set, the paper's)", "upos"},
                {"-o,--output-path", "DIR", "where metrics.json, the patches and the state go", "", false, true},
                {"-m,--model-name,--model", "DIR|NAME", "the frozen backbone: an HF directory, a TF SavedModel, a bert_model.ckpt "
                                                "prefix, or a name scripts/fetch-model knows (bert-base-cased, ...)", "", false, true},
@@ -167,8 +272,11 @@ inline int run_train(int argc, char** argv) {
                {"gpu-device", "N", "accepted for run_glue.py's command lines and ignored: bitfit runs on the CPU"},
                {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
   if (!opt.parse(argc, argv, 2)) return 0;
-  const auto task = glue_task_named(opt.str("task-name"));
-  const std::filesystem::path data_dir = task_data_dir(opt, task);
+  const bool pos = opt.str("task-name") == "pos";
+  const auto glue = pos ? glue_task{} : glue_task_named(opt.str("task-name"));
+  const std::filesystem::path data_dir = !pos ? task_data_dir(opt, glue)
+                                         : opt.has("data-dir") ? std::filesystem::path(opt.str("data-dir"))
+                                                               : data_root() / "ud_english_ewt";
   const std::filesystem::path model_dir = resolve_model(opt.str("model-name")), out_dir = opt.str("output-path");
 
   train_options t;
@@ -195,24 +303,26 @@ inline int run_train(int argc, char** argv) {
   if (opt.has("gpu-device")) std::fprintf(stderr, "bitfit train: note: --gpu-device is ignored (bitfit runs on the CPU)\n");
   const auto limit = std::size_t(opt.integer("max-train-examples", 0, 1LL << 40));
 
-  const auto train_file = split_file(data_dir, "train.tsv");  // before loading the model: fail fast
+  // The data before the model: a bad --data-dir or file fails in seconds, not after loading.
   const auto tok = load_tokenizer(model_dir);
+  const int max_positions = load_model_config(model_dir).max_position_embeddings;
+  const int max_len = int(opt.integer("max-seq-length", !pos && glue.pair() ? 3 : 2, max_positions));
+  const auto tt = pos ? pos_train_task(tok, tag_column_named(opt.choice("tagset", {"upos", "xpos"})), data_dir, max_len,
+                                       max_positions, limit)
+                      : glue_train_task(tok, glue, data_dir, max_len, limit, opt.has("predict-test"));
+  const auto& train = tt.train;
+  const auto& dev = tt.dev;
   auto loaded = load_backbone(model_dir, parse_precision(opt.str("precision"), "--precision"));
   sequence_classifier model{std::move(loaded.params), {}};
   const auto& cfg = model.params.config;
   t.first_trainable_layer = int(opt.integer("first-trainable-layer", 0, cfg.num_hidden_layers - 1));
-  const int max_len = int(opt.integer("max-seq-length", task.pair() ? 3 : 2, cfg.max_position_embeddings));
-  model.head = task_head<float>::init(task.num_labels(), cfg.hidden_size, detail::derive_seed(t.seed, 0x4EAD));
-
-  const auto train = read_labelled(tok, train_file, task, max_len, "training", limit);
-  const auto dev = read_dev_sets(tok, data_dir, task, max_len);
-  // Read once: the GLUE-server files are rewritten whenever dev improves.
-  const auto test = opt.has("predict-test") ? read_test_sets(tok, data_dir, task, max_len) : std::vector<test_set>{};
+  model.head = task_head<float>::init(tt.num_labels(), cfg.hidden_size, detail::derive_seed(t.seed, 0x4EAD));
+  model.head.per_token = tt.per_token;
   std::filesystem::create_directories(out_dir);
-  const std::string backbone = loaded.id, metric = primary_metric(task);
+  const std::string backbone = loaded.id, metric = tt.metric;
 
   // What determines the result: a resumed run must have been started with the same.
-  const nlohmann::json run_config = {{"task", task.name},
+  nlohmann::json run_config = {{"task", tt.name},
                                      {"backbone_id", backbone},
                                      {"fine_tune_type", std::string(fine_tune_type_name(t.type))},
                                      {"bias_terms", t.type == fine_tune_type::bitfit ? bias_terms_string(t.terms) : ""},
@@ -233,6 +343,7 @@ inline int run_train(int argc, char** argv) {
                                      {"train_examples", train.size()},
                                      {"precision", std::string(precision_name(loaded.weights))},
                                      {"threads", omp_get_max_threads()}};
+  run_config.update(tt.config);
   nlohmann::json metrics = run_config;
   metrics.update({{"model", model_dir.string()},
                   {"gemm_backend", std::string(backend_name(current_gemm_backend()))},
@@ -249,12 +360,12 @@ inline int run_train(int argc, char** argv) {
     auto save_patch_as = [&](const std::filesystem::path& file) {
       patch_info info;
       info.kind = full ? "full" : "bias";
-      info.task = task.name;
+      info.task = tt.name;
       info.fine_tune_type = std::string(fine_tune_type_name(t.type));
       info.bias_terms = run_config["bias_terms"];
       info.backbone_id = backbone;
-      info.labels = task.labels;
-      info.num_labels = task.num_labels();
+      info.labels = tt.labels;
+      info.num_labels = tt.num_labels();
       info.first_trainable_layer = t.first_trainable_layer;
       std::vector<const param_entry*> entries = tr.trained_entries();
       if (full)
@@ -297,7 +408,7 @@ inline int run_train(int argc, char** argv) {
       std::fprintf(stderr, "bitfit train: nothing to resume in %s, starting\n", out_dir.c_str());
     }
     std::fprintf(stderr, "bitfit train: %s %s, %zu trained parameters (%.4f%% of %zu), %zu train / %zu dev examples\n",
-                 task.name.c_str(), std::string(fine_tune_type_name(t.type)).c_str(), tr.trained_parameters(),
+                 tt.name.c_str(), std::string(fine_tune_type_name(t.type)).c_str(), tr.trained_parameters(),
                  100.0 * double(tr.trained_parameters()) / double(model.params.layout.total_size),
                  model.params.layout.total_size, train.size(), dev.front().xs.size());
 
@@ -327,8 +438,8 @@ inline int run_train(int argc, char** argv) {
         const auto eval_start = std::chrono::steady_clock::now();
         nlohmann::json e = {{"epoch", epoch}, {"step", step}, {"train_loss", loss_sum / double(train.size())},
                             {"seconds", secs}, {"tokens_per_s", tokens / secs}};
-        for (const auto& d : dev) e[d.name] = score(task, predict(model, d.xs, eval_state), d.xs);
-        if (train_eval) e["train"] = score(task, predict(model, train, eval_state), train);
+        for (const auto& d : dev) e[d.name] = tt.score(model, d.xs, eval_state);
+        if (train_eval) e["train"] = tt.score(model, train, eval_state);
         e["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();
         metrics["epoch"].push_back(e);
         const auto& first_dev = e[dev.front().name];
@@ -343,10 +454,7 @@ inline int run_train(int argc, char** argv) {
           metrics["best_epoch"] = epoch;
           metrics["best"] = {{"epoch", epoch}, {"metric", metric}, {"value", first_dev[metric]}, {"dev", first_dev}};
           save_patch_as(out_dir / ("best-" + patch_name));
-          if (!test.empty()) std::filesystem::create_directories(out_dir / "test");
-          for (const auto& ts : test)
-            write_file_atomic(out_dir / "test" / ts.split.submission,
-                              glue_submission_tsv(task, ts.rows, predict(model, ts.xs, eval_state)));
+          if (const auto extra = tt.on_best(model, eval_state, out_dir); !extra.is_null()) metrics["best"].update(extra);
         }
         if (opt.has("save-evaluator")) save_patch_as(out_dir / ("epoch-" + std::to_string(epoch) + "-" + patch_name));
         save_patch_as(out_dir / patch_name);
