@@ -272,6 +272,29 @@ TEST_CASE("patch: metadata numbers must be whole integers and labels shallow JSO
   CHECK(apply_patch(path, p, head, sha).first_trainable_layer == 1);
 }
 
+TEST_CASE("patch: the head's kind travels with it (token heads for tagging); old patches are sequence heads") {
+  temp_dir dir;
+  auto p = numbered_params(0.0f);
+  std::vector<const param_entry*> none;
+  auto head = task_head<float>::init(2, 8, 5);
+  head.per_token = true;
+  const auto tagger = dir / "tagger.safetensors";
+  save_patch(tagger, p, none, head, rte_info());
+  task_head<float> got;
+  CHECK(apply_patch(tagger, p, got, sha).per_token);
+  CHECK(got.per_token);
+  // No "head" key (every patch before token heads), and an explicit sequence head.
+  const auto old = dir / "old.safetensors";
+  write_raw_patch(old, {}, {});
+  got.per_token = true;
+  CHECK_FALSE(apply_patch(old, p, got, sha).per_token);
+  CHECK_FALSE(got.per_token);
+  write_raw_patch(old, {{"head", "sequence"}}, {});
+  CHECK_FALSE(apply_patch(old, p, got, sha).per_token);
+  write_raw_patch(old, {{"head", "tokens"}}, {});
+  CHECK(error_of(old, p).find("unknown head kind 'tokens'") != std::string::npos);
+}
+
 TEST_CASE("patch: applying is all or nothing: a bad tensor anywhere leaves backbone and head untouched") {
   temp_dir dir;
   const auto before = numbered_params(1.0f);

@@ -70,6 +70,7 @@ class task_bank {
     std::ranges::copy(backbone_->biases(), t->biases.biases().begin());
     t->info = apply_patch(path, t->biases, t->head, backbone_id_);
     check(t->info.kind == "bias", path.string() + ": a full checkpoint is a model of its own, not a patch of this backbone");
+    check(!t->info.per_token, path.string() + ": a per-token (tagging) patch; the bank serves sequence heads only, so far");
     std::unique_lock lock(mutex_);
     check(replace || !tasks_.count(name), "task '" + name + "' is already loaded");
     tasks_[name] = t;

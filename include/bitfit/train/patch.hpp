@@ -37,6 +37,7 @@ struct patch_info {
   std::vector<std::string> labels;  ///< class names in id order; empty for regression
   int num_labels = 2;
   int first_trainable_layer = 0;
+  bool per_token = false;           ///< a per-token head (POS tagging); metadata "head": "token" or "sequence"
   std::string extra;                ///< free-form JSON (e.g. training hyper-parameters)
 };
 
@@ -58,6 +59,7 @@ inline void save_patch(const std::filesystem::path& path, const bert_params<floa
       {"labels", nlohmann::json(info.labels).dump()},
       {"num_labels", std::to_string(info.num_labels)},
       {"first_trainable_layer", std::to_string(info.first_trainable_layer)},
+      {"head", head.per_token ? "token" : "sequence"},  // the head's own kind; info.per_token is what apply_patch read
       {"extra", info.extra.empty() ? "{}" : info.extra}};
   write_safetensors(path, ts, meta);
 }
@@ -83,6 +85,11 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
   info.bias_terms = get("bias_terms");
   info.backbone_id = get("backbone_id");
   info.extra = get("extra");
+  // Patches written before token heads existed have no "head": they are sequence heads.
+  const std::string head_kind = m.contains("head") ? get("head") : "sequence";
+  check(head_kind == "sequence" || head_kind == "token",
+        path.string() + ": unknown head kind '" + head_kind + "' (sequence or token)");
+  info.per_token = head_kind == "token";
   const auto labels = parse_json_bounded(get("labels"), path.string() + ": patch metadata 'labels'");
   check(labels.is_array() && std::all_of(labels.begin(), labels.end(), [](const auto& l) { return l.is_string(); }),
         path.string() + ": malformed patch metadata: 'labels' must be a JSON array of strings, got " +
@@ -136,6 +143,7 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
   const auto b = f.f32("classifier.bias", {info.num_labels});
   for (const auto& [src, dst] : copies) std::ranges::copy(src, dst.begin());
   head = task_head<float>(info.num_labels, H);
+  head.per_token = info.per_token;
   std::ranges::copy(W, head.W.begin());
   std::ranges::copy(b, head.b.begin());
   return info;
