@@ -93,14 +93,14 @@ inline std::string string_field(const nlohmann::json& j, const char* key) {
 inline nlohmann::json output_json(const task_output& o) {
   if (o.task->regression()) return {{"score", o.logits.at(0)}};
   const auto& labels = o.task->info.labels;
-  const double top = *std::max_element(o.logits.begin(), o.logits.end());
+  // The first largest logit, as bitfit predict and the metrics choose; the softmax is shifted by it.
+  const auto best = std::size_t(std::max_element(o.logits.begin(), o.logits.end()) - o.logits.begin());
+  const double top = o.logits[best];
   std::vector<double> p(o.logits.size());
   double sum = 0;
   for (std::size_t c = 0; c < p.size(); ++c) sum += p[c] = std::exp(double(o.logits[c]) - top);
   nlohmann::json probs = nlohmann::json::object();
   for (std::size_t c = 0; c < p.size(); ++c) probs[labels[c]] = p[c] / sum;
-  // The first largest logit, as bitfit predict and the metrics choose.
-  const auto best = std::size_t(std::max_element(o.logits.begin(), o.logits.end()) - o.logits.begin());
   return {{"label", labels[best]}, {"probabilities", std::move(probs)}};
 }
 

@@ -129,6 +129,22 @@ inline std::vector<float> predict_logits(const sequence_classifier& m, const tok
   return logits;
 }
 
+namespace detail {
+/// Runs `xs` through `m` in batches of `batch_size` (evaluation mode) and calls
+/// `f(batch, logits)` for each, in order: the packed batch and its predict_logits(). The one
+/// batching loop of predict() and predict_tokens().
+template <class F>
+void for_each_batch_logits(const sequence_classifier& m, const std::vector<encoded_example>& xs, encoder_state<float>& st,
+                           int batch_size, F&& f) {
+  for (std::size_t first = 0; first < xs.size(); first += std::size_t(batch_size)) {
+    token_batch batch;
+    const std::size_t last = std::min(xs.size(), first + std::size_t(batch_size));
+    for (std::size_t i = first; i < last; ++i) batch.add(xs[i].ids, xs[i].types);
+    f(batch, predict_logits(m, batch, st));
+  }
+}
+}  // namespace detail
+
 /// Predictions for examples: class ids (as float) or regression values, in input order. `st`
 /// holds the activations between calls: a caller that predicts again (a server) passes the same
 /// one and allocates nothing once it has seen its largest batch. With `logits`, also the head's
@@ -139,18 +155,14 @@ inline std::vector<float> predict(const sequence_classifier& m, const std::vecto
   std::vector<float> out;
   out.reserve(xs.size());
   if (logits_out) logits_out->clear();
-  for (std::size_t first = 0; first < xs.size(); first += std::size_t(batch_size)) {
-    token_batch batch;
-    const std::size_t last = std::min(xs.size(), first + std::size_t(batch_size));
-    for (std::size_t i = first; i < last; ++i) batch.add(xs[i].ids, xs[i].types);
-    const auto logits = predict_logits(m, batch, st);
+  const int C = m.head.C;
+  detail::for_each_batch_logits(m, xs, st, batch_size, [&](const token_batch& batch, const std::vector<float>& logits) {
     if (logits_out) logits_out->insert(logits_out->end(), logits.begin(), logits.end());
-    const int C = m.head.C;
     for (int b = 0; b < batch.size(); ++b) {
       const float* z = logits.data() + std::size_t(b) * C;
       out.push_back(C == 1 ? z[0] : float(std::max_element(z, z + C) - z));
     }
-  }
+  });
   return out;
 }
 
@@ -167,11 +179,7 @@ inline std::vector<std::vector<int>> predict_tokens(const sequence_classifier& m
   std::vector<std::vector<int>> out;
   out.reserve(xs.size());
   const int C = m.head.C;
-  for (std::size_t first = 0; first < xs.size(); first += std::size_t(batch_size)) {
-    token_batch batch;
-    const std::size_t last = std::min(xs.size(), first + std::size_t(batch_size));
-    for (std::size_t i = first; i < last; ++i) batch.add(xs[i].ids, xs[i].types);
-    const auto logits = predict_logits(m, batch, st);
+  detail::for_each_batch_logits(m, xs, st, batch_size, [&](const token_batch& batch, const std::vector<float>& logits) {
     for (int b = 0; b < batch.size(); ++b) {
       std::vector<int> classes;
       for (int n = batch.offsets[std::size_t(b)]; n < batch.offsets[std::size_t(b) + 1]; ++n) {
@@ -180,7 +188,7 @@ inline std::vector<std::vector<int>> predict_tokens(const sequence_classifier& m
       }
       out.push_back(std::move(classes));
     }
-  }
+  });
   return out;
 }
 
