@@ -152,6 +152,39 @@ TEST_CASE("conllu: comments, sent_id, multiword tokens, empty nodes, CRLF, BOM, 
   CHECK(parse_conllu("\n\n", "blank.conllu").empty());
 }
 
+TEST_CASE("conllu: with_tags fills one column and keeps every other byte") {
+  const std::string text = "\xEF\xBB\xBF# sent_id = a\r\n" + word("1", "I", "_", "_") + "2-3\tdidn't\t_\t_\t_\t_\t_\t_\t_\t_\n" +
+                           word("2", "did", "_", "_") + word("3", "n't", "_", "_") + "3.1\tgo\tgo\tVERB\tVB\t_\t_\t_\t_\t_\n" +
+                           "\n" + word("1", "New York", "_", "_");
+  const auto s = parse_conllu(text, "t.conllu");
+  REQUIRE(s.size() == 2);
+  std::vector<std::pair<std::size_t, std::string>> tags;
+  for (const auto& sentence : s)
+    for (const auto& w : sentence.words) tags.emplace_back(w.line, w.form == "did" ? "VBD" : "NN");
+  const auto xpos = with_tags(text, tag_column::xpos, tags);
+  const auto again = parse_conllu(xpos, "out.conllu");
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].words[1].xpos == "VBD");
+  CHECK(again[0].words[1].upos == "_");  // the other column untouched
+  CHECK(again[1].words[0].xpos == "NN");
+  CHECK(again[1].words[0].form == "New York");
+  // Byte for byte: the input with "_" replaced in column 5 of the word lines only (BOM, CRLF,
+  // the multiword token and the empty node kept).
+  std::string expected = text;
+  for (const auto& [from, to] : {std::pair{"1\tI\tI\t_\t_", "1\tI\tI\t_\tNN"}, {"2\tdid\tdid\t_\t_", "2\tdid\tdid\t_\tVBD"},
+                                 {"3\tn't\tn't\t_\t_", "3\tn't\tn't\t_\tNN"}, {"1\tNew York\tNew York\t_\t_", "1\tNew York\tNew York\t_\tNN"}})
+    expected.replace(expected.find(from), std::string(from).size(), to);
+  CHECK(xpos == expected);
+  CHECK(with_tags(text, tag_column::upos, tags).find("2\tdid\tdid\tVBD\t_") != std::string::npos);
+  CHECK(with_tags(text, tag_column::upos, {}) == text);
+  // Refusals: a comment line, out of order, past the end, a tag that would break the format.
+  CHECK(error_of([&] { with_tags(text, tag_column::upos, {{1, "X"}}); }) == "with_tags: line 1 is not a word line");
+  CHECK(error_of([&] { with_tags(text, tag_column::upos, {{4, "X"}, {2, "X"}}); }) == "with_tags: line 2 is out of order");
+  CHECK(error_of([&] { with_tags(text, tag_column::upos, {{99, "X"}}); }).find("line 99 is past the end") != std::string::npos);
+  CHECK(error_of([&] { with_tags(text, tag_column::upos, {{2, "A B"}}); }).find("cannot be a CoNLL-U column") != std::string::npos);
+  CHECK(error_of([&] { with_tags(text, tag_column::upos, {{2, ""}}); }).find("cannot be a CoNLL-U column") != std::string::npos);
+}
+
 TEST_CASE("conllu: every malformed line names the file and the line") {
   const std::string w1 = word("1", "a"), w2 = word("2", "b");
   struct bad {

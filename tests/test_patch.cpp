@@ -272,22 +272,28 @@ TEST_CASE("patch: metadata numbers must be whole integers and labels shallow JSO
   CHECK(apply_patch(path, p, head, sha).first_trainable_layer == 1);
 }
 
-TEST_CASE("patch: the head's kind travels with it (token heads for tagging); old patches are sequence heads") {
+TEST_CASE("patch: the head's kind and tag column travel with it (token heads for tagging); old patches are sequence heads") {
   temp_dir dir;
   auto p = numbered_params(0.0f);
   std::vector<const param_entry*> none;
   auto head = task_head<float>::init(2, 8, 5);
   head.per_token = true;
   const auto tagger = dir / "tagger.safetensors";
-  save_patch(tagger, p, none, head, rte_info());
+  auto info = rte_info();
+  info.tagset = "XPOS";
+  save_patch(tagger, p, none, head, info);
   task_head<float> got;
-  CHECK(apply_patch(tagger, p, got, sha).per_token);
+  const auto read = apply_patch(tagger, p, got, sha);
+  CHECK(read.per_token);
+  CHECK(read.tagset == "XPOS");
   CHECK(got.per_token);
   // No "head" key (every patch before token heads), and an explicit sequence head.
   const auto old = dir / "old.safetensors";
   write_raw_patch(old, {}, {});
   got.per_token = true;
-  CHECK_FALSE(apply_patch(old, p, got, sha).per_token);
+  const auto old_info = apply_patch(old, p, got, sha);
+  CHECK_FALSE(old_info.per_token);
+  CHECK(old_info.tagset.empty());  // sequence patches name no tag column
   CHECK_FALSE(got.per_token);
   write_raw_patch(old, {{"head", "sequence"}}, {});
   CHECK_FALSE(apply_patch(old, p, got, sha).per_token);

@@ -34,3 +34,22 @@ TEST_CASE("token labels: a word id without a label is refused") {
         "first_subtoken_labels: token 2 has word id 2 but there are 2 word labels");
   CHECK(error_of([] { first_subtoken_labels(ids{-2}, ids{1}); }).find("token 0 has word id -2") != std::string::npos);
 }
+
+TEST_CASE("token labels: a word's prediction is its first token's (the inverse of first_subtoken_labels)") {
+  // [CLS] w0 w1 w1 w1 w2 [SEP]: the later pieces of w1 and the specials are not read.
+  CHECK(word_predictions(ids{-1, 0, 1, 1, 1, 2, -1}, std::vector<int>{9, 7, 3, 8, 8, 5, 9}, 3) == ids{7, 3, 5});
+  // Word 1 without a token and word 3 cut away: -1, no prediction.
+  CHECK(word_predictions(ids{-1, 0, 2, 2, -1}, std::vector<int>{0, 4, 6, 1, 0}, 4) == ids{4, -1, 6, -1});
+  CHECK(word_predictions(ids{}, std::vector<int>{}, 0).empty());
+  // Round trip: labels placed on first sub-tokens read back as the words' labels.
+  const ids word_ids{-1, 0, 0, 1, 2, 2, -1};
+  const ids labels = first_subtoken_labels(word_ids, ids{3, 1, 2});
+  CHECK(word_predictions(word_ids, std::vector<int>(labels.begin(), labels.end()), 3) == ids{3, 1, 2});
+}
+
+TEST_CASE("token labels: predictions that do not line up with the word ids are refused") {
+  CHECK(error_of([] { word_predictions(ids{-1, 0, -1}, std::vector<int>{0, 1}, 1); }) ==
+        "word_predictions: 3 word ids but 2 token predictions");
+  CHECK(error_of([] { word_predictions(ids{-1, 1, -1}, std::vector<int>{0, 1, 0}, 1); }) ==
+        "word_predictions: token 1 has word id 1 but there are 1 words");
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `bitfit train -t pos` end to end (issue #11): a short real run on UD English-EWT writes a
 # per-token patch and metrics.json with word accuracy on dev (every word) and on test at the best
-# epoch; bad folders, flags and files give one-line errors naming the file and line.
+# epoch; `bitfit evaluate` re-scores the patch to the same figures and `bitfit predict` writes the
+# CoNLL-U input with the tag column filled (the same accuracy); bad folders, flags and files give
+# one-line errors naming the file and line.
 #   test_pos.sh BITFIT MODEL_DIR DATA_DIR
 set -uo pipefail
 bitfit=$1 model=$2 data=$3
@@ -35,7 +37,57 @@ raw = open(sys.argv[2], "rb").read()
 meta = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])["__metadata__"]
 assert meta["head"] == "token" and meta["task"] == "pos", meta
 assert len(json.loads(meta["labels"])) == 17, meta["labels"]
+assert meta["tagset"] == "UPOS", meta
 PY
+
+# evaluate re-scores dev and test to the figures of metrics.json (same predictions, same words).
+patch=$tmp/run/patch.safetensors
+for split in dev test; do
+  "$bitfit" evaluate -m "$model" --patch "$patch" --data-dir "$ud" --split $split >"$tmp/eval-$split.json" \
+    2>"$tmp/eval.err" || fail "evaluate --split $split: $(cat "$tmp/eval.err")"
+done
+# predict tags dev.conllu: its accuracy line is evaluate's; only the UPOS column of word lines
+# changes; an unlabelled copy (UPOS "_") gets the same tags and no accuracy line.
+"$bitfit" predict -m "$model" --patch "$patch" --input "$ud/en_ewt-ud-dev.conllu" --output "$tmp/dev.conllu" \
+  >"$tmp/predict.out" 2>"$tmp/predict.err" || fail "predict dev.conllu: $(cat "$tmp/predict.err")"
+awk -F'\t' 'BEGIN{OFS="\t"} NF == 10 && $1 ~ /^[0-9]+$/ {$4 = "_"} {print}' "$ud/en_ewt-ud-dev.conllu" >"$tmp/blank.conllu"
+"$bitfit" predict -m "$model" --patch "$patch" --input "$tmp/blank.conllu" --output "$tmp/blank-tagged.conllu" \
+  >"$tmp/predict-blank.out" 2>"$tmp/predict.err" || fail "predict unlabelled: $(cat "$tmp/predict.err")"
+python3 - "$tmp" "$ud/en_ewt-ud-dev.conllu" <<'PY' || fail "evaluate/predict disagree with training (above)"
+import json, sys
+tmp, gold_file = sys.argv[1], sys.argv[2]
+m = json.load(open(f"{tmp}/run/metrics.json"))["best"]
+for split in ("dev", "test"):
+    e = json.loads(open(f"{tmp}/eval-{split}.json").read())
+    assert e["task"] == "pos" and e["tagset"] == "UPOS" and e["split"] == split and e["words_cut"] == 0, e
+    assert e["words"] == m[split]["words"] and abs(e["accuracy"] - m[split]["accuracy"]) < 1e-12, (e, m[split])
+line = open(f"{tmp}/predict.out").read().strip()
+assert line == f'accuracy {m["dev"]["accuracy"]:.4f}, words {m["dev"]["words"]}', (line, m["dev"])
+assert open(f"{tmp}/predict-blank.out").read() == "", "an unlabelled input printed an accuracy"
+gold, out, blank = (open(f, encoding="utf-8").read().split("\n") for f in
+                    (gold_file, f"{tmp}/dev.conllu", f"{tmp}/blank-tagged.conllu"))
+assert len(gold) == len(out) == len(blank)
+right = words = 0
+for g, o, b in zip(gold, out, blank):
+    if g.count("\t") != 9 or not g.split("\t")[0].isdigit():
+        assert g == o == b, (g, o)  # comments, blank lines, multiword tokens, empty nodes: as they were
+        continue
+    gs, os_, bs = g.split("\t"), o.split("\t"), b.split("\t")
+    assert gs[:3] + gs[4:] == os_[:3] + os_[4:] and os_ == bs, (g, o, b)
+    words += 1
+    right += gs[3] == os_[3]
+assert words == m["dev"]["words"] and abs(right / words - m["dev"]["accuracy"]) < 1e-12, (right, words)
+PY
+expect_error "predict --tagset xpos with a UPOS patch" "a UPOS tagger, not XPOS" -- \
+  "$bitfit" predict -m "$model" --patch "$patch" --input "$tmp/blank.conllu" --output "$tmp/x.conllu" --tagset xpos
+expect_error "predict --logits with a tagger" "--logits: sequence patches only" -- \
+  "$bitfit" predict -m "$model" --patch "$patch" --input "$tmp/blank.conllu" --output "$tmp/x.conllu" --logits "$tmp/x.npy"
+expect_error "merge a tagger" "merge writes sequence classifiers only" -- \
+  "$bitfit" merge -m "$model" --patch "$patch" --output "$tmp/merged"
+printf '1\tHello\n' >"$tmp/bad.conllu"
+expect_error "predict a malformed CoNLL-U file" "bad.conllu:1:" -- \
+  "$bitfit" predict -m "$model" --patch "$patch" --input "$tmp/bad.conllu" --output "$tmp/x.conllu"
+[[ ! -e $tmp/x.conllu ]] || fail "a refused predict left an output file"
 
 # Refusals: a bad tag set, a folder without CoNLL-U, a malformed line, a tag unknown to train.
 expect_error "a bad --tagset" "--tagset must be one of upos, xpos" -- \

@@ -89,7 +89,10 @@ inline std::string metrics_line(const nlohmann::json& m) {
   std::string s;
   char buf[64];
   for (const auto& [k, v] : m.items()) {
-    std::snprintf(buf, sizeof buf, "%s%s %.4f", s.empty() ? "" : ", ", k.c_str(), v.is_number() ? v.get<double>() : NAN);
+    if (v.is_number_integer())  // a count (POS: words scored)
+      std::snprintf(buf, sizeof buf, "%s%s %lld", s.empty() ? "" : ", ", k.c_str(), v.get<long long>());
+    else
+      std::snprintf(buf, sizeof buf, "%s%s %.4f", s.empty() ? "" : ", ", k.c_str(), v.is_number() ? v.get<double>() : NAN);
     s += buf;
   }
   return s;
@@ -197,6 +200,28 @@ inline std::vector<encoded_example> encode_tagged(const bert_tokenizer& tok, con
   return out;
 }
 
+/// The CoNLL-U file of `split` ("train", "dev", "test") in a UD treebank folder: *-ud-<split>.conllu.
+inline std::filesystem::path ud_split_file(const std::filesystem::path& data_dir, const std::string& split) {
+  check(std::filesystem::is_directory(data_dir), data_dir.string() + ": not a directory (--data-dir: a UD treebank folder)");
+  for (const auto& f : std::filesystem::directory_iterator(data_dir))
+    if (f.path().filename().string().ends_with("-ud-" + split + ".conllu")) return f.path();
+  throw error(data_dir.string() + ": no *-ud-" + split + ".conllu (is --data-dir a UD treebank folder?)");
+}
+
+/// `--data-dir`, or UD English-EWT under data_root().
+inline std::filesystem::path pos_data_dir(const options& opt) {
+  return opt.has("data-dir") ? std::filesystem::path(opt.str("data-dir")) : data_root() / "ud_english_ewt";
+}
+
+/// POS word accuracy of a per-token model on tagged examples (encode_tagged), with the number of
+/// words scored.
+inline nlohmann::json pos_score(const sequence_classifier& m, const std::vector<encoded_example>& xs, encoder_state<float>& st,
+                                int batch_size = 64) {
+  std::size_t words = 0;
+  for (const auto& x : xs) words += std::size_t(std::ranges::count_if(x.token_labels, [](int y) { return y != ignore_label; }));
+  return nlohmann::json{{"accuracy", token_accuracy(predict_tokens(m, xs, st, batch_size), xs)}, {"words", words}};
+}
+
 /// POS tagging (the paper's token-level task) on a UD treebank folder with
 /// *-ud-{train,dev,test}.conllu: the tag set (UPOS or XPOS) from train; word accuracy on dev each
 /// epoch and on test at each best epoch (the paper reports test). Training sentences are cut at
@@ -204,13 +229,8 @@ inline std::vector<encoded_example> encode_tagged(const bert_tokenizer& tok, con
 /// is scored (a word that does not fit is counted, and reported, as cut).
 inline train_task pos_train_task(const bert_tokenizer& tok, tag_column column, const std::filesystem::path& data_dir,
                                  int max_len, int eval_len, std::size_t limit) {
-  auto split = [&](const std::string& which) {
-    check(std::filesystem::is_directory(data_dir), data_dir.string() + ": not a directory (--data-dir: a UD treebank folder)");
-    for (const auto& f : std::filesystem::directory_iterator(data_dir))
-      if (f.path().filename().string().ends_with("-ud-" + which + ".conllu")) return f.path();
-    throw error(data_dir.string() + ": no *-ud-" + which + ".conllu (is --data-dir a UD treebank folder?)");
-  };
-  const auto train_file = split("train"), dev_file = split("dev"), test_file = split("test");
+  const auto train_file = ud_split_file(data_dir, "train"), dev_file = ud_split_file(data_dir, "dev"),
+             test_file = ud_split_file(data_dir, "test");
   auto train_sentences = read_conllu(train_file);
   const auto tags = make_tag_set(train_sentences, column);  // from every training sentence, even with a limit
   if (limit && train_sentences.size() > limit) train_sentences.resize(limit);
@@ -225,27 +245,49 @@ inline train_task pos_train_task(const bert_tokenizer& tok, tag_column column, c
     std::fprintf(stderr, "bitfit train: note: words cut (no prediction): %zu train (at %d tokens), %zu dev, %zu test\n",
                  train_cut, max_len, dev_cut, test_cut);
   tt.score = [](const sequence_classifier& m, const std::vector<encoded_example>& xs, encoder_state<float>& st) {
-    std::size_t words = 0;
-    for (const auto& x : xs) words += std::size_t(std::ranges::count_if(x.token_labels, [](int y) { return y != ignore_label; }));
-    return nlohmann::json{{"accuracy", token_accuracy(predict_tokens(m, xs, st), xs)}, {"words", words}};
+    return pos_score(m, xs, st);
   };
-  tt.on_best = [score = tt.score, test](const sequence_classifier& m, encoder_state<float>& st, const std::filesystem::path&) {
-    return nlohmann::json{{"test", score(m, *test, st)}};
+  tt.on_best = [test](const sequence_classifier& m, encoder_state<float>& st, const std::filesystem::path&) {
+    return nlohmann::json{{"test", pos_score(m, *test, st)}};
   };
   return tt;
 }
 
+/// Tags for the words of CoNLL-U sentences by a per-token model: per sentence, per word, a tag
+/// id or -1 for a word without a prediction (cut at `max_len` tokens, counted in `cut`).
+inline std::vector<std::vector<int32_t>> tag_sentences(const sequence_classifier& m, const bert_tokenizer& tok,
+                                                       const std::vector<conllu_sentence>& sentences, int max_len,
+                                                       int batch_size, std::size_t& cut) {
+  std::vector<encoded_example> xs;
+  std::vector<std::vector<int32_t>> word_ids;
+  cut = 0;
+  for (const auto& s : sentences) {
+    auto enc = tok.encode_words(word_forms(s), max_len);
+    cut += enc.truncated_words;
+    xs.push_back({std::move(enc.input_ids), std::move(enc.token_type_ids), -1, 0.0f, {}});
+    word_ids.push_back(std::move(enc.word_ids));
+  }
+  encoder_state<float> st;
+  const auto classes = predict_tokens(m, xs, st, batch_size);
+  std::vector<std::vector<int32_t>> out;
+  out.reserve(sentences.size());
+  for (std::size_t i = 0; i < sentences.size(); ++i)
+    out.push_back(word_predictions(word_ids[i], classes[i], sentences[i].words.size()));
+  return out;
+}
+
 inline int run_train(int argc, char** argv) {
   options opt("train",
-              "Fine-tunes a sequence classifier on a GLUE task and writes a bias patch (or a full checkpoint): the "
-              "original run_glue.py, flag for flag. Every epoch scores dev (and train), appends to metrics.json, keeps "
-              "the best epoch's patch beside the last, and saves what --resume needs.",
+              "Fine-tunes a sequence classifier on a GLUE task, or a tagger on a UD treebank (-t pos), and writes a "
+              "bias patch (or a full checkpoint): the original run_glue.py, flag for flag. Every epoch scores dev (and "
+              "train), appends to metrics.json, keeps the best epoch's patch beside the last, and saves what --resume needs.",
               {{"-t,--task-name,--task", "NAME", "sst2, rte, mrpc, cola, stsb, qnli, wnli, mnli, qqp, or pos (UD POS tagging)", "", false, true},
                {"tagset", "upos|xpos", "pos: the tag column (XPOS is EWT's Penn Treebank set, the paper's)", "upos"},
                {"-o,--output-path", "DIR", "where metrics.json, the patches and the state go", "", false, true},
                {"-m,--model-name,--model", "DIR|NAME", "the frozen backbone: an HF directory, a TF SavedModel, a bert_model.ckpt "
                                                "prefix, or a name scripts/fetch-model knows (bert-base-cased, ...)", "", false, true},
-               {"data-dir", "DIR", "the task's GLUE folder", "$BITFIT_DATA_DIR/glue/<TASK> or ../shared/data/glue/<TASK>"},
+               {"data-dir", "DIR", "the task's GLUE folder; pos: a UD treebank folder (*-ud-{train,dev,test}.conllu)",
+                "$BITFIT_DATA_DIR/glue/<TASK>, $BITFIT_DATA_DIR/ud_english_ewt; BITFIT_DATA_DIR defaults to ../shared/data"},
                {"-f,--fine-tune-type", "TYPE", "bitfit, frozen, full_ft, rand_uniform, rand_row_col", "bitfit"},
                {"bias-terms", "TERM", "bias terms for bitfit: query key value attention_output attention_layernorm "
                                       "intermediate output output_layernorm embeddings_layernorm pooler, or all", "all", true},
@@ -274,9 +316,7 @@ inline int run_train(int argc, char** argv) {
   if (!opt.parse(argc, argv, 2)) return 0;
   const bool pos = opt.str("task-name") == "pos";
   const auto glue = pos ? glue_task{} : glue_task_named(opt.str("task-name"));
-  const std::filesystem::path data_dir = !pos ? task_data_dir(opt, glue)
-                                         : opt.has("data-dir") ? std::filesystem::path(opt.str("data-dir"))
-                                                               : data_root() / "ud_english_ewt";
+  const std::filesystem::path data_dir = pos ? pos_data_dir(opt) : task_data_dir(opt, glue);
   const std::filesystem::path model_dir = resolve_model(opt.str("model-name")), out_dir = opt.str("output-path");
 
   train_options t;
@@ -367,6 +407,7 @@ inline int run_train(int argc, char** argv) {
       info.labels = tt.labels;
       info.num_labels = tt.num_labels();
       info.first_trainable_layer = t.first_trainable_layer;
+      info.tagset = tt.config.value("tagset", "");
       std::vector<const param_entry*> entries = tr.trained_entries();
       if (full)
         for (const auto& e : model.params.layout.entries) entries.push_back(&e);
@@ -477,16 +518,38 @@ inline int run_train(int argc, char** argv) {
   });
 }
 
-/// The model with a patch applied, and the patch's task (checked against the head).
+/// The model with a patch applied and the patch's metadata. A sequence patch names a GLUE task
+/// (checked against its head); a token patch is a POS tagger whose labels are the tag set of
+/// one CoNLL-U column.
 struct patched_model {
   sequence_classifier model;
-  glue_task task;
+  patch_info info;
+  glue_task task;  ///< sequence patches
+  tag_set tags;    ///< token patches: the patch's labels in their column
+  bool per_token() const { return info.per_token; }
 };
 
-inline patched_model load_patched(const std::filesystem::path& model_dir, const std::string& patch, precision_request prec) {
+/// `tagset`: the --tagset flag ("" if not given), for patches that do not record their column
+/// (and, if both do, they must agree).
+inline patched_model load_patched(const std::filesystem::path& model_dir, const std::string& patch, precision_request prec,
+                                  const std::string& tagset = "") {
   auto loaded = load_backbone(model_dir, prec);
-  patched_model out{{std::move(loaded.params), {}}, {}};
-  const auto info = apply_patch(patch, out.model.params, out.model.head, loaded.id);
+  patched_model out{{std::move(loaded.params), {}}, {}, {}, {}};
+  out.info = apply_patch(patch, out.model.params, out.model.head, loaded.id);
+  const auto& info = out.info;
+  if (info.per_token) {
+    check(info.task == "pos", patch + ": a token patch for task '" + info.task + "'; bitfit tags with pos patches only");
+    check(!info.tagset.empty() || !tagset.empty(),
+          patch + ": the patch does not record its tag column; give --tagset upos|xpos");
+    const auto column = tag_column_named(info.tagset.empty() ? tagset : info.tagset);
+    if (!tagset.empty() && tag_column_named(tagset) != column)
+      throw error(patch + ": a " + tag_column_name(column) + " tagger, not " + tag_column_name(tag_column_named(tagset)));
+    // Tag ids are indices into the sorted set (make_tag_set); a patch must list them so.
+    check(std::ranges::is_sorted(info.labels) && std::ranges::adjacent_find(info.labels) == info.labels.end(),
+          patch + ": its tags are not sorted and unique, as a tag set's are");
+    out.tags = tag_set{column, info.labels};
+    return out;
+  }
   try {
     out.task = glue_task_named(info.task);
   } catch (const error& e) {
@@ -504,34 +567,58 @@ inline patched_model load_patched(const std::filesystem::path& model_dir, const 
   return out;
 }
 
+/// --max-seq-length, or its default: 128 for sentence tasks (run_glue.py's), the model's maximum
+/// for tagging (every word scored).
+inline int eval_max_len(const options& opt, const patched_model& pm) {
+  const int max_positions = pm.model.params.config.max_position_embeddings;
+  if (!opt.has("max-seq-length")) return pm.per_token() ? max_positions : std::min(128, max_positions);
+  return int(opt.integer("max-seq-length", !pm.per_token() && pm.task.pair() ? 3 : 2, max_positions));
+}
+
 inline int run_evaluate(int argc, char** argv) {
-  options opt("evaluate", "Re-scores a saved patch on a GLUE split with the task's metrics (one JSON line per split).",
+  options opt("evaluate", "Re-scores a saved patch on a labelled split with the task's metrics (one JSON line per split).",
               {{"-m,--model-name,--model", "DIR|NAME", "the backbone the patch was trained on", "", false, true},
                {"patch", "FILE", "patch.safetensors, best-patch.safetensors or a checkpoint from bitfit train", "", false, true},
                {"-t,--task-name,--task", "NAME", "the task (default: the patch's; must agree with it)"},
-               {"data-dir", "DIR", "the task's GLUE folder", "$BITFIT_DATA_DIR/glue/<TASK> or ../shared/data/glue/<TASK>"},
-               {"split", "dev|train", "which labelled split to score (MNLI dev: matched and mismatched)", "dev"},
-               {"max-seq-length", "N", "truncate to N tokens", "128"},
+               {"tagset", "upos|xpos", "pos: the tag column, for patches that do not record it (must agree if they do)"},
+               {"data-dir", "DIR", "the task's GLUE folder, or the UD treebank folder of a pos patch",
+                "$BITFIT_DATA_DIR/glue/<TASK>, $BITFIT_DATA_DIR/ud_english_ewt"},
+               {"split", "dev|train|test", "which labelled split to score (MNLI dev: matched and mismatched; test: pos only, GLUE's is unlabelled)", "dev"},
+               {"max-seq-length", "N", "truncate to N tokens (default: 128; pos: the model's maximum, so that every word is scored)"},
                {"-b,--batch-size", "N", "sequences per forward pass", "64"},
                {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32 or bf16", "fp32"}});
   if (!opt.parse(argc, argv, 2)) return 0;
   const auto model_dir = resolve_model(opt.str("model-name"));
-  const std::string patch = opt.str("patch"), split = opt.choice("split", {"dev", "train"});
+  const std::string patch = opt.str("patch"), split = opt.choice("split", {"dev", "train", "test"});
   const auto tok = load_tokenizer(model_dir);
-  auto pm = load_patched(model_dir, patch, parse_precision(opt.str("precision"), "--precision"));
-  if (opt.has("task-name"))
-    check(glue_task_named(opt.str("task-name")).name == pm.task.name,
-          patch + ": a patch for task " + pm.task.name + ", not " + opt.str("task-name"));
+  auto pm = load_patched(model_dir, patch, parse_precision(opt.str("precision"), "--precision"),
+                         opt.has("tagset") ? opt.choice("tagset", {"upos", "xpos"}) : "");
+  if (opt.has("task-name")) {
+    const std::string named = opt.str("task-name") == "pos" ? "pos" : glue_task_named(opt.str("task-name")).name;
+    check(named == pm.info.task, patch + ": a patch for task " + pm.info.task + ", not " + opt.str("task-name"));
+  }
+  const int max_len = eval_max_len(opt, pm), batch = int(opt.integer("batch-size", 1, 4096));
+  encoder_state<float> st;
+  if (pm.per_token()) {
+    const auto file = ud_split_file(pos_data_dir(opt), split);
+    const auto sentences = read_conllu(file);
+    std::size_t cut = 0;
+    const auto xs = encode_tagged(tok, sentences, pm.tags, file.string(), max_len, cut);
+    nlohmann::json line = {{"task", "pos"}, {"tagset", tag_column_name(pm.tags.column)}, {"split", split},
+                           {"sentences", sentences.size()}};
+    line.update(pos_score(pm.model, xs, st, batch));
+    line["words_cut"] = cut;
+    std::printf("%s\n", line.dump().c_str());
+    return 0;
+  }
+  check(split != "test", opt.prefix() + "--split test: GLUE test sets are unlabelled; bitfit predict writes their predictions");
   const auto data_dir = task_data_dir(opt, pm.task);
-  const int max_len = int(opt.integer("max-seq-length", pm.task.pair() ? 3 : 2, pm.model.params.config.max_position_embeddings));
-  const int batch = int(opt.integer("batch-size", 1, 4096));
   std::vector<eval_set> sets;
   if (split == "dev") {
     sets = read_dev_sets(tok, data_dir, pm.task, max_len);
   } else {
     sets.push_back({"train", read_labelled(tok, split_file(data_dir, "train.tsv"), pm.task, max_len, "training")});
   }
-  encoder_state<float> st;
   for (const auto& s : sets) {
     nlohmann::json line = {{"task", pm.task.name}, {"split", s.name}, {"examples", s.xs.size()}};
     line.update(score(pm.task, predict(pm.model, s.xs, st, batch), s.xs));
@@ -540,27 +627,65 @@ inline int run_evaluate(int argc, char** argv) {
   return 0;
 }
 
+/// `bitfit predict` with a POS patch: `input` (CoNLL-U) with the patch's column filled; words
+/// without a prediction (cut) get "_". Prints the accuracy if every word of the input has a
+/// tag of the set in that column (a labelled file: dev, test).
+inline void predict_conllu(const patched_model& pm, const bert_tokenizer& tok, const std::filesystem::path& input,
+                           const std::filesystem::path& output, int max_len, int batch) {
+  std::ifstream in(input, std::ios::binary);
+  check(in.good(), input.string() + ": cannot open");
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  check(!in.bad(), input.string() + ": read error");
+  const auto sentences = parse_conllu(text, input.string());
+  std::size_t cut = 0, words = 0, right = 0;
+  bool labelled = true;
+  const auto pred = tag_sentences(pm.model, tok, sentences, max_len, batch, cut);
+  std::vector<std::pair<std::size_t, std::string>> line_tags;
+  for (std::size_t i = 0; i < sentences.size(); ++i)
+    for (std::size_t w = 0; w < sentences[i].words.size(); ++w) {
+      const auto& word = sentences[i].words[w];
+      const int32_t tag = pred[i][w];
+      line_tags.emplace_back(word.line, tag < 0 ? "_" : pm.tags.tags[std::size_t(tag)]);
+      const int gold = pm.tags.id(pm.tags.tag_of(word));
+      labelled &= gold >= 0;
+      ++words;
+      right += std::size_t(gold >= 0 && gold == tag);
+    }
+  write_file_atomic(output, with_tags(text, pm.tags.column, line_tags));
+  if (labelled && words)
+    std::printf("%s\n", metrics_line({{"accuracy", double(right) / double(words)}, {"words", words}}).c_str());
+  if (cut) std::fprintf(stderr, "bitfit predict: note: %zu words cut at %d tokens (tagged \"_\")\n", cut, max_len);
+  std::fprintf(stderr, "bitfit predict: %zu sentences, %zu words -> %s\n", sentences.size(), words, output.c_str());
+}
+
 inline int run_predict(int argc, char** argv) {
-  options opt("predict", "Applies a patch to the frozen backbone and predicts the text column(s) of a GLUE-format TSV.",
+  options opt("predict", "Applies a patch to the frozen backbone and predicts the text column(s) of a GLUE-format TSV, or tags a CoNLL-U file with a POS patch.",
               {{"-m,--model-name,--model", "DIR|NAME", "the backbone the patch was trained on (HF directory or TF checkpoint, any of them)", "", false, true},
                {"patch", "FILE", "patch.safetensors or checkpoint.safetensors from bitfit train", "", false, true},
-               {"input", "FILE.tsv", "GLUE-format TSV of the patch's task (labelled or not)", "", false, true},
-               {"output", "FILE.tsv", "predictions as the GLUE server reads them: index<TAB>prediction (written atomically)", "", false, true},
-               {"logits", "FILE.npy", "also the head's outputs, float32 (N, C), to compare with other implementations"},
-               {"max-seq-length", "N", "truncate to N tokens", "128"},
+               {"input", "FILE", "GLUE-format TSV of the patch's task, or CoNLL-U for a pos patch (labelled or not)", "", false, true},
+               {"output", "FILE", "TSV predictions as the GLUE server reads them (index<TAB>prediction), or the CoNLL-U input with the patch's tag column filled; written atomically", "", false, true},
+               {"tagset", "upos|xpos", "pos: the tag column, for patches that do not record it (must agree if they do)"},
+               {"logits", "FILE.npy", "sequence patches: also the head's outputs, float32 (N, C), to compare with other implementations"},
+               {"max-seq-length", "N", "truncate to N tokens (default: 128; pos: the model's maximum, so that every word is tagged)"},
                {"-b,--batch-size", "N", "sequences per forward pass", "64"},
                {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
   if (!opt.parse(argc, argv, 2)) return 0;
   const auto model_dir = resolve_model(opt.str("model-name"));
   const std::string patch = opt.str("patch");
   const auto tok = load_tokenizer(model_dir);
-  auto pm = load_patched(model_dir, patch, parse_precision(opt.str("precision"), "--precision"));
-  const int max_len = int(opt.integer("max-seq-length", pm.task.pair() ? 3 : 2, pm.model.params.config.max_position_embeddings));
+  auto pm = load_patched(model_dir, patch, parse_precision(opt.str("precision"), "--precision"),
+                         opt.has("tagset") ? opt.choice("tagset", {"upos", "xpos"}) : "");
+  const int max_len = eval_max_len(opt, pm), batch = int(opt.integer("batch-size", 1, 4096));
+  if (pm.per_token()) {
+    check(!opt.has("logits"), opt.prefix() + "--logits: sequence patches only (a tagger's outputs are per token)");
+    predict_conllu(pm, tok, opt.str("input"), opt.str("output"), max_len, batch);
+    return 0;
+  }
   const auto raw = read_glue_tsv(opt.str("input"), pm.task);
   const auto xs = encode_examples(tok, raw, pm.task, max_len);
   encoder_state<float> st;
   std::vector<float> logits;
-  const auto pred = predict(pm.model, xs, st, int(opt.integer("batch-size", 1, 4096)), &logits);
+  const auto pred = predict(pm.model, xs, st, batch, &logits);
   write_file_atomic(opt.str("output"), glue_submission_tsv(pm.task, raw, pred));
   if (opt.has("logits")) write_npy(opt.str("logits"), logits, xs.size(), std::size_t(pm.model.head.C));
   if (!xs.empty() && xs.front().label >= 0) std::printf("%s\n", metrics_line(score(pm.task, pred, xs)).c_str());

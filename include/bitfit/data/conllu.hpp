@@ -307,6 +307,48 @@ struct tag_set {
   }
 };
 
+/// A CoNLL-U `text` (one that parse_conllu accepted) with `column` rewritten on some word lines:
+/// `line_tags` pairs a 1-based line number (conllu_word::line) with the tag to write there, lines
+/// ascending. Every other byte is kept (comments, multiword tokens, the other columns, CRLF): the
+/// output of a tagger is its input with one column filled. Throws if a line is not a word line of
+/// `text`, the lines are not ascending, or a tag is not a valid column value (empty, or with a
+/// space, tab or line break).
+inline std::string with_tags(std::string_view text, tag_column column,
+                             const std::vector<std::pair<std::size_t, std::string>>& line_tags) {
+  const std::size_t field = column == tag_column::upos ? 3 : 4;  // 0-based: ID FORM LEMMA UPOS XPOS ...
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  std::size_t line_no = 0, pos = 0;
+  auto next = line_tags.begin();
+  while (pos < text.size()) {
+    const std::size_t nl = text.find('\n', pos);
+    const std::size_t end = nl == std::string_view::npos ? text.size() : nl + 1;
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end;
+    ++line_no;
+    if (next == line_tags.end() || next->first != line_no) {
+      check(next == line_tags.end() || next->first > line_no,
+            "with_tags: line " + std::to_string(next == line_tags.end() ? 0 : next->first) + " is out of order");
+      out += line;
+      continue;
+    }
+    const std::string& tag = next->second;
+    check(!tag.empty() && tag.find_first_of(" \t\r\n") == std::string::npos,
+          "with_tags: " + detail::conllu_quoted(tag) + " cannot be a CoNLL-U column (empty, or a space, tab or line break)");
+    // Start and end of the field: after `field` tabs, up to the next tab.
+    std::size_t start = 0;
+    for (std::size_t k = 0; k < field && start != std::string_view::npos; ++k) start = line.find('\t', start) + 1;
+    const std::size_t stop = start == 0 ? std::string_view::npos : line.find('\t', start);
+    check(start != 0 && stop != std::string_view::npos && !line.starts_with('#'),
+          "with_tags: line " + std::to_string(line_no) + " is not a word line");
+    out.append(line.substr(0, start)).append(tag).append(line.substr(stop));
+    ++next;
+  }
+  check(next == line_tags.end(), "with_tags: line " + std::to_string(next == line_tags.end() ? 0 : next->first) +
+                                     " is past the end of the text (" + std::to_string(line_no) + " lines)");
+  return out;
+}
+
 /// The tag set of `column` over `sentences` (the training split). Throws if there are no words.
 inline tag_set make_tag_set(const std::vector<conllu_sentence>& sentences, tag_column column) {
   tag_set set{column, {}};

@@ -39,4 +39,26 @@ inline std::vector<int32_t> first_subtoken_labels(std::span<const int32_t> word_
   return out;
 }
 
+/// The inverse of first_subtoken_labels for predictions: per word, the class of its first token
+/// in `token_classes` (one per token, aligned with `word_ids`), or -1 for a word with no token
+/// (cut at max_length, or a word that gives no token). Throws if the two lengths differ or a
+/// word id is below -1 or not below `words`.
+inline std::vector<int32_t> word_predictions(std::span<const int32_t> word_ids, std::span<const int> token_classes,
+                                             std::size_t words) {
+  if (word_ids.size() != token_classes.size())
+    throw error("word_predictions: " + std::to_string(word_ids.size()) + " word ids but " +
+                std::to_string(token_classes.size()) + " token predictions");
+  std::vector<int32_t> out(words, -1);
+  int32_t previous = -1;
+  for (std::size_t t = 0; t < word_ids.size(); ++t) {
+    const int32_t w = word_ids[t];
+    if (w < -1 || (w >= 0 && std::size_t(w) >= words))
+      throw error("word_predictions: token " + std::to_string(t) + " has word id " + std::to_string(w) + " but there are " +
+                  std::to_string(words) + " words");
+    if (w >= 0 && w != previous) out[std::size_t(w)] = int32_t(token_classes[t]);
+    previous = w;
+  }
+  return out;
+}
+
 }  // namespace bitfit

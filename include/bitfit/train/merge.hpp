@@ -30,6 +30,9 @@ inline patch_info merge_to_hf(const std::filesystem::path& model, const std::fil
   auto params = load_bert_params<float>(model);
   task_head<float> head;
   const auto info = apply_patch(patch, params, head, backbone_id(params));
+  // A tagger would be a BertForTokenClassification (no pooler); not written until it is checked
+  // against HF as the sequence heads are (scripts/check-merge).
+  check(!info.per_token, patch.string() + ": a token (tagging) patch; merge writes sequence classifiers only");
   auto tensors = detail::bert_tensors(params);
   tensors.push_back({"classifier.weight", {head.C, head.H}, head.W});
   tensors.push_back({"classifier.bias", {head.C}, head.b});

@@ -38,6 +38,7 @@ struct patch_info {
   int num_labels = 2;
   int first_trainable_layer = 0;
   bool per_token = false;           ///< a per-token head (POS tagging); metadata "head": "token" or "sequence"
+  std::string tagset;               ///< token tasks: the CoNLL-U column of the labels ("UPOS", "XPOS"); else empty
   std::string extra;                ///< free-form JSON (e.g. training hyper-parameters)
 };
 
@@ -61,6 +62,7 @@ inline void save_patch(const std::filesystem::path& path, const bert_params<floa
       {"first_trainable_layer", std::to_string(info.first_trainable_layer)},
       {"head", head.per_token ? "token" : "sequence"},  // the head's own kind; info.per_token is what apply_patch read
       {"extra", info.extra.empty() ? "{}" : info.extra}};
+  if (!info.tagset.empty()) meta["tagset"] = info.tagset;
   write_safetensors(path, ts, meta);
 }
 
@@ -90,6 +92,7 @@ inline patch_info apply_patch(const std::filesystem::path& path, bert_params<flo
   check(head_kind == "sequence" || head_kind == "token",
         path.string() + ": unknown head kind '" + head_kind + "' (sequence or token)");
   info.per_token = head_kind == "token";
+  if (m.contains("tagset")) info.tagset = get("tagset");
   const auto labels = parse_json_bounded(get("labels"), path.string() + ": patch metadata 'labels'");
   check(labels.is_array() && std::all_of(labels.begin(), labels.end(), [](const auto& l) { return l.is_string(); }),
         path.string() + ": malformed patch metadata: 'labels' must be a JSON array of strings, got " +
