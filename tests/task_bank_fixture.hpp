@@ -21,9 +21,9 @@ struct fixture {
   temp_dir dir;
 
   /// A patch of task `task` whose trained terms (`terms`) are the backbone's plus noise, and a
-  /// head of `labels.size()` outputs (1, regression, when empty).
+  /// head of `labels.size()` outputs (1, regression, when empty), on every token if `per_token`.
   fs::path make_patch(const std::string& file, const std::string& task, std::vector<std::string> labels,
-                      const runtime_mask& terms, unsigned seed) const {
+                      const runtime_mask& terms, unsigned seed, bool per_token = false) const {
     bert_params<float> p = loaded.params;
     std::mt19937 rng(seed);
     std::normal_distribution<float> noise(0.0f, 0.05f);
@@ -35,6 +35,7 @@ struct fixture {
     }
     const int C = labels.empty() ? 1 : int(labels.size());
     auto head = task_head<float>::init(C, p.config.hidden_size, seed);
+    head.per_token = per_token;
     patch_info info;
     info.task = task, info.fine_tune_type = "bitfit", info.bias_terms = bias_terms_string(terms);
     info.backbone_id = loaded.id, info.labels = std::move(labels), info.num_labels = C;

@@ -21,12 +21,15 @@ TEST_CASE("task bank: a mixed batch gives each sequence exactly its own patch's 
   const auto sst2 = f.make_patch("sst2.safetensors", "sst2", {"0", "1"}, all, 1);
   const auto rte = f.make_patch("rte.safetensors", "rte", {"entailment", "not_entailment"}, bq_bm2, 2);
   const auto stsb = f.make_patch("stsb.safetensors", "stsb", {}, all, 3);
+  const auto pos = f.make_patch("pos.safetensors", "pos", {"ADJ", "NOUN", "PUNCT", "VERB"}, all, 5, true);
   task_bank bank(f.shared, f.loaded.id);
-  bank.load("sst2", sst2), bank.load("rte", rte), bank.load("stsb", stsb);
-  CHECK(bank.tasks().size() == 3);
+  bank.load("sst2", sst2), bank.load("rte", rte), bank.load("stsb", stsb), bank.load("pos", pos);
+  CHECK(bank.tasks().size() == 4);
+  CHECK(bank.find("pos")->per_token());
 
-  // Interleaved: every task appears several times, in no particular order.
-  const std::vector<std::string> order = {"rte", "sst2", "stsb", "sst2", "rte", "stsb", "sst2"};
+  // Interleaved: every task appears several times, in no particular order; the tagger's outputs
+  // are per token, the others' per sequence.
+  const std::vector<std::string> order = {"rte", "pos", "sst2", "stsb", "sst2", "pos", "rte", "stsb", "sst2"};
   std::vector<task_input> xs;
   for (std::size_t i = 0; i < sentences.size(); ++i) {
     const auto enc = f.tok.encode(sentences[i], 64);
@@ -36,27 +39,33 @@ TEST_CASE("task bank: a mixed batch gives each sequence exactly its own patch's 
   const auto got = bank.classify(xs, st);
   REQUIRE(got.size() == xs.size());
 
-  for (const auto& [name, patch] : {std::pair{"sst2", sst2}, std::pair{"rte", rte}, std::pair{"stsb", stsb}}) {
+  for (const auto& [name, patch] :
+       {std::pair{"sst2", sst2}, std::pair{"rte", rte}, std::pair{"stsb", stsb}, std::pair{"pos", pos}}) {
     CAPTURE(name);
     std::vector<std::string> texts;
     std::vector<std::size_t> where;
     for (std::size_t i = 0; i < xs.size(); ++i)
       if (order[i] == name) texts.push_back(sentences[i]), where.push_back(i);
     const auto ref = f.alone(patch, texts);
-    const std::size_t C = ref.size() / texts.size();
     // predict_logits (training's evaluation, bitfit predict) is the same computation.
     const auto model = f.model(patch, texts);
     REQUIRE(model.size() == ref.size());
     CHECK(std::memcmp(model.data(), ref.data(), ref.size() * sizeof(float)) == 0);
+    std::size_t at = 0;  // where sequence k's outputs start in ref
     for (std::size_t k = 0; k < where.size(); ++k) {
       const auto& o = got[where[k]];
       REQUIRE(o.task->name == name);
-      REQUIRE(o.logits.size() == C);
-      CHECK(std::memcmp(o.logits.data(), ref.data() + k * C, C * sizeof(float)) == 0);
+      const std::size_t rows = o.task->per_token() ? xs[where[k]].ids.size() : 1;
+      REQUIRE(o.logits.size() == rows * std::size_t(o.task->head.C));
+      REQUIRE(at + o.logits.size() <= ref.size());
+      CHECK(std::memcmp(o.logits.data(), ref.data() + at, o.logits.size() * sizeof(float)) == 0);
+      at += o.logits.size();
       // The same sequence alone in its batch: the outputs do not depend on the company.
       const auto one = f.alone(patch, {texts[k]});
-      CHECK(std::memcmp(o.logits.data(), one.data(), C * sizeof(float)) == 0);
+      REQUIRE(one.size() == o.logits.size());
+      CHECK(std::memcmp(o.logits.data(), one.data(), one.size() * sizeof(float)) == 0);
     }
+    CHECK(at == ref.size());
   }
 }
 

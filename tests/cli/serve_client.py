@@ -3,7 +3,8 @@
     serve_client.py PORT TMP
 
 TMP holds sst2.tsv / rte.tsv (the first dev rows), sst2.pred / rte.pred (`bitfit predict` on
-them) and stsb/patch.safetensors. The server serves task "sst2" and task "entail" (the RTE patch),
+them), stsb/patch.safetensors, and a UPOS tagger pos/patch.safetensors with pos-tagged.conllu
+(`bitfit predict` on the first dev sentences). The server serves task "sst2" and task "entail" (the RTE patch),
 with --max-wait-ms 50 --max-inputs 16 --max-body 65536. Exits 1 after printing every failure.
 """
 import csv
@@ -136,6 +137,30 @@ stop.set()
 for t in askers:
     t.join()
 check(steady and all(steady), f"requests during load/unload: {steady.count(False)} of {len(steady)} failed")
+# A tagger in the same bank: words in, one tag per word, the tags of bitfit predict; a text is
+# split at spaces; a request of the wrong shape is a 400.
+sentences = [[]]
+for line in open(f"{tmp}/pos-tagged.conllu", encoding="utf-8"):
+    cols = line.rstrip("\n").split("\t")
+    if len(cols) == 10 and cols[0].isdigit():
+        sentences[-1].append((cols[1], cols[3]))
+    elif not line.strip() and sentences[-1]:
+        sentences.append([])
+sentences = [s for s in sentences if s]
+status, reply = call("POST", "/v1/tasks", {"name": "tagger", "path": f"{tmp}/pos/patch.safetensors"})
+check(status == 201 and reply.get("inputs") == "words" and reply.get("tagset") == "UPOS" and len(reply.get("labels", [])) == 17,
+      f"load a tagger: {status} {reply}")
+status, reply = call("POST", "/v1/classify", {"task": "tagger", "inputs": [[w for w, _ in s] for s in sentences]})
+check(status == 200 and [o["tags"] for o in reply["outputs"]] == [[t for _, t in s] for s in sentences],
+      f"tags differ from bitfit predict: {status} {reply}")
+status, reply = call("POST", "/v1/classify", {"task": "tagger", "inputs": ["  The cat\tsat . "]})
+check(status == 200 and reply["outputs"][0]["words"] == ["The", "cat", "sat", "."] and len(reply["outputs"][0]["tags"]) == 4,
+      f"a text for a tagger: {status} {reply}")
+for what, inputs in [("a number", [3]), ("no words", [[]]), ("a non-string word", [["a", 1]])]:
+    status, reply = call("POST", "/v1/classify", {"task": "tagger", "inputs": inputs})
+    check(status == 400 and "inputs[0]" in reply.get("error", {}).get("message", ""), f"tagger, {what}: {status} {reply}")
+check(call("DELETE", "/v1/tasks/tagger")[0] == 200, "unload the tagger")
+
 status, reply = call("GET", "/v1/tasks")
 check(status == 200 and sorted(t["name"] for t in reply["tasks"]) == ["entail", "sst2"], f"tasks: {reply}")
 check(call("GET", "/health")[0] == 200, "the server stopped answering")

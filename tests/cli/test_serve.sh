@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `bitfit serve` end to end (issue #10), the short form of docs/SERVING.md that CI runs: real
-# patches of three tasks (trained here, briefly) on one backbone; concurrent mixed-task requests
+# patches of three tasks and a POS tagger (trained here, briefly) on one backbone; concurrent mixed-task requests
 # whose labels must equal `bitfit predict`'s, row for row; batching must happen; every kind of bad
 # request gets its 4xx JSON error and the server keeps serving; tasks load and unload while
 # requests are in flight; SIGTERM stops it cleanly. `bitfit merge` writes its directory.
@@ -29,6 +29,12 @@ for t in SST-2:sst2 RTE:rte STS-B:stsb; do
   "$bitfit" train -t "${t#*:}" -m "$model" --data-dir "$data/glue/${t%%:*}" -o "$tmp/${t#*:}" --max-train-examples 256 \
     -e 1 -b 16 -l 1e-3 -s 3 --no-train-eval 2>"$tmp/train.err" || fail "train ${t#*:}: $(tail -2 "$tmp/train.err")"
 done
+# A tagger too (UPOS, 64 sentences): served from the same bank, its tags are bitfit predict's.
+"$bitfit" train -t pos -m "$model" --data-dir "$data/ud_english_ewt" -o "$tmp/pos" --max-train-examples 64 -e 1 -b 16 \
+  -l 1e-3 --head-learning-rate 1e-2 --no-train-eval 2>"$tmp/train.err" || fail "train pos: $(tail -2 "$tmp/train.err")"
+awk 'BEGIN{RS=""; ORS="\n\n"} NR <= 6' "$data/ud_english_ewt/en_ewt-ud-dev.conllu" >"$tmp/pos.conllu"
+"$bitfit" predict -m "$model" --patch "$tmp/pos/patch.safetensors" --input "$tmp/pos.conllu" --output "$tmp/pos-tagged.conllu" \
+  >/dev/null 2>"$tmp/err" || fail "predict pos: $(cat "$tmp/err")"
 # The reference: bitfit predict on the first rows of each dev set.
 head -n 49 "$data/glue/SST-2/dev.tsv" >"$tmp/sst2.tsv"
 head -n 25 "$data/glue/RTE/dev.tsv" >"$tmp/rte.tsv"

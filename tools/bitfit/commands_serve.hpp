@@ -59,14 +59,51 @@ inline int task_arity(const bank_task& t) {
 }
 
 inline nlohmann::json task_json(const bank_task& t) {
-  const int arity = task_arity(t);
-  return {{"name", t.name},
-          {"task", t.info.task},
-          {"labels", t.info.labels},
-          {"regression", t.regression()},
-          {"inputs", arity == 2 ? "pair" : arity == 1 ? "text" : "text or pair"},
-          {"fine_tune_type", t.info.fine_tune_type},
-          {"bias_terms", t.info.bias_terms}};
+  const int arity = t.per_token() ? 1 : task_arity(t);
+  nlohmann::json j = {{"name", t.name},
+                      {"task", t.info.task},
+                      {"labels", t.info.labels},
+                      {"regression", t.regression()},
+                      {"inputs", t.per_token() ? "words" : arity == 2 ? "pair" : arity == 1 ? "text" : "text or pair"},
+                      {"fine_tune_type", t.info.fine_tune_type},
+                      {"bias_terms", t.info.bias_terms}};
+  if (t.per_token()) j["tagset"] = t.info.tagset;
+  return j;
+}
+
+/// A tagger's input: an array of words, or a text split at whitespace (ASCII space, tab, line
+/// breaks) into words. Throws a 400 naming `where` otherwise.
+inline std::vector<std::string> input_words(const nlohmann::json& x, const std::string& where) {
+  std::vector<std::string> words;
+  if (x.is_string()) {
+    const auto& text = x.get_ref<const std::string&>();
+    for (std::size_t i = text.find_first_not_of(" \t\r\n"); i != std::string::npos; i = text.find_first_not_of(" \t\r\n", i)) {
+      const std::size_t end = std::min(text.find_first_of(" \t\r\n", i), text.size());
+      words.push_back(text.substr(i, end - i));
+      i = end;
+    }
+  } else if (x.is_array() && std::ranges::all_of(x, [](const auto& w) { return w.is_string(); })) {
+    words = x.get<std::vector<std::string>>();
+  } else {
+    throw http_error(400, where + "a tagger takes an array of words or a text");
+  }
+  if (words.empty()) throw http_error(400, where + "no words to tag");
+  return words;
+}
+
+/// A tagger's output: the words and their tags (null for a word cut at --max-length), from the
+/// first token of each word, as bitfit predict reads them.
+inline nlohmann::json tags_json(const task_output& o, const std::vector<std::string>& words, std::span<const int32_t> word_ids) {
+  const auto C = std::size_t(o.task->head.C);
+  std::vector<int> classes(word_ids.size());
+  for (std::size_t t = 0; t < classes.size(); ++t) {
+    const float* z = o.logits.data() + t * C;
+    classes[t] = int(std::max_element(z, z + C) - z);
+  }
+  nlohmann::json tags = nlohmann::json::array();
+  for (const int32_t c : word_predictions(word_ids, classes, words.size()))
+    tags.push_back(c < 0 ? nlohmann::json() : nlohmann::json(o.task->info.labels[std::size_t(c)]));
+  return {{"words", words}, {"tags", std::move(tags)}};
 }
 
 /// The request body as a JSON object, or a 400 that says what is wrong with it.
@@ -194,6 +231,7 @@ class service {
   }
 
   // POST /v1/classify {"task": "rte", "inputs": ["a text", ["a premise", "a hypothesis"], ...]}
+  // A tagger: {"task": "pos", "inputs": [["The", "cat", "sat"], "or a text split at spaces", ...]}
   void classify(const httplib::Request& req, httplib::Response& res) {
     const auto j = parse_body(req);
     const std::string name = string_field(j, "task");
@@ -201,16 +239,30 @@ class service {
     if (!task) throw http_error(404, "unknown task '" + name + "' (GET /v1/tasks lists the loaded ones)");
     const auto inputs = j.find("inputs");
     if (inputs == j.end() || !inputs->is_array() || inputs->empty())
-      throw http_error(400, "\"inputs\" must be a non-empty array of texts or [first, second] pairs");
+      throw http_error(400, task->per_token() ? "\"inputs\" must be a non-empty array of word arrays or texts"
+                                              : "\"inputs\" must be a non-empty array of texts or [first, second] pairs");
     if (inputs->size() > limits_.max_inputs)
       throw http_error(413, std::to_string(inputs->size()) + " inputs, more than --max-inputs " +
                                 std::to_string(limits_.max_inputs) + " per request");
     const int arity = task_arity(*task);
     std::vector<task_input> xs;
+    std::vector<std::vector<std::string>> words;  // taggers: each input's words
+    std::vector<std::vector<int32_t>> word_ids;   // and the word of each token
     xs.reserve(inputs->size());
     for (std::size_t i = 0; i < inputs->size(); ++i) {
       const auto& x = (*inputs)[i];
       const std::string where = "inputs[" + std::to_string(i) + "]: ";
+      if (task->per_token()) {
+        words.push_back(input_words(x, where));
+        try {
+          auto enc = tok_.encode_words(words.back(), limits_.max_length);
+          xs.push_back({name, std::move(enc.input_ids), std::move(enc.token_type_ids)});
+          word_ids.push_back(std::move(enc.word_ids));
+        } catch (const error& e) {  // ill-formed UTF-8
+          throw http_error(400, where + e.what());
+        }
+        continue;
+      }
       const bool text = x.is_string(), pair = x.is_array() && x.size() == 2 && x[0].is_string() && x[1].is_string();
       if (!text && !pair) throw http_error(400, where + "expected a text or a [first, second] pair of texts");
       if (text && arity == 2)
@@ -234,7 +286,12 @@ class service {
       throw http_error(bank_.find(name) ? 500 : 404, e.what());
     }
     nlohmann::json outputs = nlohmann::json::array();
-    for (const auto& o : out) outputs.push_back(output_json(o));
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      // Replaced mid-flight by a patch with the other kind of head: this request's inputs no longer fit it.
+      if (out[i].task->per_token() != task->per_token())
+        throw http_error(409, "task '" + name + "' was replaced by a patch with another kind of head while the request ran");
+      outputs.push_back(task->per_token() ? tags_json(out[i], words[i], word_ids[i]) : output_json(out[i]));
+    }
     send_json(res, 200, {{"task", name}, {"outputs", std::move(outputs)}});
   }
 

@@ -5,6 +5,9 @@
 /// sequences belong to different tasks (encoder_forward_mixed). A patch may train a subset of the
 /// bias terms: the terms it leaves out are the backbone's.
 ///
+/// A task's head is a sequence head (on the pooler: classification or regression) or a per-token
+/// head (a tagger: logits for every token), whatever the others in the batch are.
+///
 /// A sequence's outputs do not depend on what it is batched with (bit for bit in fp32 on the
 /// oneDNN backend, one thread count; see encoder_mixed.hpp), and predict_logits() is the same
 /// computation, so `bitfit predict` with one patch and a mixed batch of many agree exactly.
@@ -36,6 +39,7 @@ struct bank_task {
   bert_params<float> biases;  ///< bias-only buffer: the backbone's biases with the patch applied
   task_head<float> head;     ///< (C, H); C = 1 for regression
   bool regression() const { return info.labels.empty(); }
+  bool per_token() const { return head.per_token; }
 };
 
 /// A sequence to classify with task `task`: token ids and type ids with [CLS] ... [SEP].
@@ -44,7 +48,9 @@ struct task_input {
   std::vector<std::int32_t> ids, types;
 };
 
-/// The head's outputs for one input: logits (C) of a classifier, or the score of a regression.
+/// The head's outputs for one input: logits (C) of a classifier, the score of a regression, or
+/// for a tagger (T, C) row-major: the logits of each of the input's T tokens ([CLS] and [SEP]
+/// included; bitfit::word_predictions reads the words' tags from them).
 struct task_output {
   std::shared_ptr<const bank_task> task;
   std::vector<float> logits;
@@ -70,7 +76,6 @@ class task_bank {
     std::ranges::copy(backbone_->biases(), t->biases.biases().begin());
     t->info = apply_patch(path, t->biases, t->head, backbone_id_);
     check(t->info.kind == "bias", path.string() + ": a full checkpoint is a model of its own, not a patch of this backbone");
-    check(!t->info.per_token, path.string() + ": a per-token (tagging) patch; the bank serves sequence heads only, so far");
     std::unique_lock lock(mutex_);
     check(replace || !tasks_.count(name), "task '" + name + "' is already loaded");
     tasks_[name] = t;
@@ -123,18 +128,23 @@ class task_bank {
       batch.add(xs[order[k]].ids, xs[order[k]].types);
       segments.back().last = int(k) + 1;
     }
-    st.run_pooler = true;
+    // The pooler only when a sequence head reads it (it does not change the hidden states).
+    st.run_pooler = std::ranges::any_of(segments, [&](const auto& seg) { return !out[order[std::size_t(seg.first)]].task->per_token(); });
     encoder_forward_mixed(st, *backbone_, batch, std::span<const bias_segment<float>>(segments));
     const int H = backbone_->config.hidden_size;
     for (const auto& seg : segments) {
       const auto& task = *out[order[std::size_t(seg.first)]].task;
-      const int n = seg.last - seg.first, C = task.head.C;
-      std::vector<float> logits(std::size_t(n) * C);
-      detail::linear_forward_row_stable(logits.data(), st.pooled.data() + std::size_t(seg.first) * H,
-                                        task.head.W.data(), task.head.b.data(), n, H, C);
-      for (int k = 0; k < n; ++k)
-        out[order[std::size_t(seg.first + k)]].logits.assign(logits.begin() + std::ptrdiff_t(k) * C,
-                                                           logits.begin() + std::ptrdiff_t(k + 1) * C);
+      const int C = task.head.C;
+      // Rows of the head's input: a sequence each (pooled), or a token each (last hidden state).
+      auto row_of = [&](int k) { return task.per_token() ? batch.offsets[std::size_t(k)] : k; };
+      const int first = row_of(seg.first), rows = row_of(seg.last) - first;
+      std::vector<float> logits(std::size_t(rows) * C);
+      const float* in = task.per_token() ? st.last_hidden : st.pooled.data();
+      detail::linear_forward_row_stable(logits.data(), in + std::size_t(first) * H, task.head.W.data(), task.head.b.data(),
+                                        rows, H, C);
+      for (int k = seg.first; k < seg.last; ++k)
+        out[order[std::size_t(k)]].logits.assign(logits.begin() + std::ptrdiff_t(row_of(k) - first) * C,
+                                                 logits.begin() + std::ptrdiff_t(row_of(k + 1) - first) * C);
     }
     return out;
   }
