@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <span>
 #include <string>
 
 namespace bitfit::bench {
@@ -23,11 +24,23 @@ inline bert_config shape(const std::string& name) {
   return c;
 }
 
+/// Fills v with floats uniform in [-width/2, width/2), element i from (seed, i) alone.
+inline void fill_random(std::span<float> v, std::uint64_t seed, float width) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = float(double(detail::mix64(seed ^ i) >> 11) * 0x1.0p-53 - 0.5) * width;
+}
+
+/// n random floats (as fill_random), 64-byte aligned like the library's own arrays.
+inline buffer<float> random_floats(std::size_t n, std::uint64_t seed, float width = 2.0f) {
+  buffer<float> v(n);
+  fill_random(v, seed, width);
+  return v;
+}
+
 /// Random parameters of a given shape (timing depends on shape only), LayerNorm gains at 1.
 inline bert_params<float> random_params(const bert_config& c, std::uint64_t seed = 1) {
   bert_params<float> p(c, true);
-  for (std::size_t i = 0; i < p.data.size(); ++i)
-    p.data[i] = float(double(detail::mix64(seed ^ i) >> 11) * 0x1.0p-53 - 0.5) * 0.04f;
+  fill_random(p.data, seed, 0.04f);
   for (auto& l : p.layers)
     for (int h = 0; h < c.hidden_size; ++h) l.gLN1[h] = l.gLN2[h] = 1.0f;
   for (int h = 0; h < c.hidden_size; ++h) p.emb_gLN[h] = 1.0f;

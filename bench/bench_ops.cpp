@@ -137,9 +137,10 @@ struct shape {
 shape shape_of(const std::string& name) { return name == "minilm" ? shape{384, 1536, 12} : shape{768, 3072, 12}; }
 
 /// n floats in [-3, 3) from the counter hash (values only matter for GELU's branches).
+/// GELU inputs and gradients in [-3, 3): where the approximations differ.
 std::vector<float> random_floats(std::size_t n, std::uint64_t seed) {
   std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = float(double(detail::mix64(seed ^ i) >> 11) * 0x1.0p-53 * 6.0 - 3.0);
+  bench::fill_random(v, seed, 6.0f);
   return v;
 }
 
