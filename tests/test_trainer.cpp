@@ -688,3 +688,30 @@ TEST_CASE("trainer: the schedule's factor applies to every rate") {
   CHECK(tr.schedule_factor(6, 6) == 0.0);
   CHECK(tr.scheduled_lr(4, 6) == 1e-3);
 }
+
+TEST_CASE("trainer: train_epoch steps every batch of the epoch's shuffle, in order, and reports the mean loss") {
+  auto opt = tiny_options();
+  opt.batch_size = 5;  // 12 examples: batches of 5, 5, 2
+  tiny_task by_hand, by_epoch;
+  bitfit::trainer<bitfit::bitfit_all> a(by_hand.model, opt), b(by_epoch.model, opt);
+  // What train_epoch promises: epoch_batches from (seed, epoch), one step each, the run's step count.
+  long hand_step = 3;
+  double loss_sum = 0;
+  for (const auto& batch : bitfit::epoch_batches(by_hand.xs, 5, bitfit::detail::derive_seed(opt.seed, 0xE90C + 2), false))
+    loss_sum += a.step(by_hand.xs, batch, ++hand_step, 10) * double(batch.size());
+  long step = 3;
+  std::vector<long> seen;
+  std::size_t last_done = 0;
+  const auto r = bitfit::train_epoch(b, by_epoch.xs, 2, step, 10, [&](const bitfit::step_report& at) {
+    seen.push_back(at.step);
+    CHECK(at.done > last_done);
+    last_done = at.done;
+  });
+  CHECK(seen == std::vector<long>{4, 5, 6});
+  CHECK(step == 6);
+  CHECK(r.epoch == 2);
+  CHECK(r.done == 12);
+  CHECK(r.total == 12);
+  CHECK(r.loss == doctest::Approx(loss_sum / 12).epsilon(1e-12));
+  CHECK(bit_equal(snapshot(by_epoch.model), snapshot(by_hand.model)));
+}

@@ -458,27 +458,18 @@ inline int run_train(int argc, char** argv) {
     encoder_state<float> eval_state;
     try {
       for (int epoch = first_epoch; epoch <= t.epochs; ++epoch) {
-        const auto batches = epoch_batches(train, t.batch_size, detail::derive_seed(t.seed, 0xE90C + std::uint64_t(epoch)), t.bucket_by_length);
         progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(t.epochs));
-        const auto start = std::chrono::steady_clock::now();
-        double loss_sum = 0, tokens = 0;
-        std::size_t done = 0;
-        for (const auto& b : batches) {
-          const double loss = tr.step(train, b, ++step, total);
-          loss_sum += loss * double(b.size());
-          done += b.size();
-          tokens += tr.last_tokens();
-          const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          if (verbose && step % 10 == 0)
-            std::fprintf(stderr, "step %ld: loss %.4f, gradient norm %.4f, lr %.3g\n", step, loss, tr.last_grad_norm(),
-                         tr.scheduled_lr(step, total));
-          else
-            bar.update(done, train.size(), loss_sum / double(done), tokens / std::max(secs, 1e-9));
-        }
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const auto r = train_epoch(tr, train, epoch, step, total, [&](const step_report& at) {
+          if (verbose && at.step % 10 == 0)
+            std::fprintf(stderr, "step %ld: loss %.4f, gradient norm %.4f, lr %.3g\n", at.step, at.step_loss, at.grad_norm,
+                         tr.scheduled_lr(at.step, total));
+          else if (!verbose)
+            bar.update(at.done, at.total, at.loss, at.tokens_per_s);
+        });
+        const double secs = r.seconds;
         const auto eval_start = std::chrono::steady_clock::now();
-        nlohmann::json e = {{"epoch", epoch}, {"step", step}, {"train_loss", loss_sum / double(train.size())},
-                            {"seconds", secs}, {"tokens_per_s", tokens / secs}};
+        nlohmann::json e = {{"epoch", epoch}, {"step", step}, {"train_loss", r.loss}, {"seconds", secs},
+                            {"tokens_per_s", r.tokens_per_s}};
         for (const auto& d : dev) e[d.name] = tt.score(model, d.xs, eval_state);
         if (train_eval) e["train"] = tt.score(model, train, eval_state);
         e["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();

@@ -25,6 +25,7 @@
 #include <map>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bitfit {
@@ -94,11 +95,14 @@ struct train_options {
   bool bucket_by_length = false;  ///< batches of similar length (less work per token in attention)
 };
 
-/// Progress of one step or one epoch, for callbacks.
+/// Progress of an epoch after a step (train_epoch's callback), and the whole epoch (its result).
 struct step_report {
-  long step = 0;
+  long step = 0;   ///< steps of the run so far
   int epoch = 0;
-  double loss = 0, grad_norm = 0, tokens_per_s = 0;
+  double loss = 0;       ///< mean training loss over the epoch's examples so far
+  double step_loss = 0;  ///< the last step's loss
+  double grad_norm = 0;  ///< the last step's gradient norm (before clipping)
+  double tokens_per_s = 0, seconds = 0;
   std::size_t done = 0, total = 0;  ///< examples of this epoch
 };
 
@@ -368,6 +372,7 @@ class trainer {
 
   double last_grad_norm() const { return last_grad_norm_; }
   int last_tokens() const { return tokens_; }
+  const train_options& options() const { return opt_; }
 
   /// The schedule's factor at step t (1-based), applied to every span's own rate: 1, or linear
   /// warmup then linear decay to 0.
@@ -548,6 +553,37 @@ decltype(auto) with_trainer(sequence_classifier& model, const train_options& opt
   }
   trainer<runtime_mask> t(model, opt, opt.terms);
   return f(t);
+}
+
+/// One epoch of training: `xs` in shuffled batches (epoch_batches, from the options' seed and
+/// `epoch`, bucketed if asked), a step each, `on_step(report)` after every step. `step` counts the
+/// steps of the run (the schedule's t; updated) and `total` is the run's number of steps. The
+/// same loop as `bitfit train`'s, so a run through the library shuffles and steps identically.
+template <class Trainer, class F>
+step_report train_epoch(Trainer& tr, const std::vector<encoded_example>& xs, int epoch, long& step, long total, F&& on_step) {
+  const auto& opt = tr.options();
+  step_report r;
+  r.epoch = epoch, r.total = xs.size();
+  const auto start = std::chrono::steady_clock::now();
+  double loss_sum = 0, tokens = 0;
+  for (const auto& b : epoch_batches(xs, opt.batch_size, detail::derive_seed(opt.seed, 0xE90C + std::uint64_t(epoch)),
+                                     opt.bucket_by_length)) {
+    r.step_loss = tr.step(xs, b, ++step, total);
+    loss_sum += r.step_loss * double(b.size());
+    r.done += b.size();
+    tokens += tr.last_tokens();
+    r.step = step, r.loss = loss_sum / double(r.done), r.grad_norm = tr.last_grad_norm();
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.tokens_per_s = tokens / std::max(r.seconds, 1e-9);
+    on_step(std::as_const(r));
+  }
+  return r;
+}
+
+/// train_epoch without a callback.
+template <class Trainer>
+step_report train_epoch(Trainer& tr, const std::vector<encoded_example>& xs, int epoch, long& step, long total) {
+  return train_epoch(tr, xs, epoch, step, total, [](const step_report&) {});
 }
 
 }  // namespace bitfit
