@@ -1,5 +1,6 @@
 // AdamW / Adam steps and global-norm clipping against torch.optim on the same gradients.
-// Goldens: tests/data/adamw, made by tools/goldens/make_adamw_goldens.py (float64).
+// Goldens: tests/data/adamw, made by tools/goldens/make_adamw_goldens.py (float64). The float32
+// per-group trajectories (tests/data/adamw_groups) are checked in test_trainer.cpp.
 #include "test_support.hpp"
 
 #include <bitfit/train/adamw.hpp>
@@ -93,4 +94,14 @@ TEST_CASE("clipping leaves gradients below the threshold untouched") {
   std::vector<std::span<float>> s = {a};
   CHECK(bitfit::clip_global_norm<float>(s, 1.0) == doctest::Approx(0.5));
   CHECK(a[0] == 0.3f);
+}
+TEST_CASE("float moments weigh the gradient by 1 - beta rounded from double, as torch does (not 1 - 0.999f)") {
+  // 1.0f - 0.999f is 1.3e-5 off 0.001: a float AdamW drifted from torch's float32 one by ~1e-6
+  // relative in three steps (tests/test_trainer.cpp compares whole float32 trajectories).
+  std::vector<float> p = {1.0f}, g = {1.0f};
+  bitfit::adam_moments<float> m(1);
+  bitfit::adamw_update<float>(p, g, m, bitfit::adamw_config{}, 1e-3, 1);
+  CHECK(m.m[0] == float(1.0 - 0.9));
+  CHECK(m.v[0] == float(1.0 - 0.999));
+  CHECK(m.v[0] != 1.0f - 0.999f);
 }

@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
+#include <xtensor/xview.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -19,6 +20,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace {
@@ -714,4 +716,160 @@ TEST_CASE("trainer: train_epoch steps every batch of the epoch's shuffle, in ord
   CHECK(r.total == 12);
   CHECK(r.loss == doctest::Approx(loss_sum / 12).epsilon(1e-12));
   CHECK(bit_equal(snapshot(by_epoch.model), snapshot(by_hand.model)));
+}
+
+// ---- Per-group learning rates (lr_group): torch.optim.AdamW with parameter groups, the spans
+// the rates reach, and the types that refuse them. Goldens: tests/data/adamw_groups, made by
+// tools/goldens/make_adamw_group_goldens.py (float32, the trainer's precision). ----
+namespace {
+
+/// The library's group of a golden tensor: the group of its HF name's bias term, or the head.
+bitfit::lr_group group_of(const bitfit::param_layout& layout, const std::string& name) {
+  return name.starts_with("classifier.") ? bitfit::lr_group::head : bitfit::lr_group_of(layout.find(name).bias_term);
+}
+
+/// Steps every tensor of a golden case with adamw_update<float> at the rate train_options::rate()
+/// gives its group, as the trainer updates its spans; returns the largest |ours - torch| / |torch|
+/// over every value after every step.
+double run_group_case(const std::string& name) {
+  const auto dir = bitfit::test::golden_dir() / "adamw_groups" / name;
+  const auto meta = nlohmann::json::parse(std::ifstream(dir / "meta.json"));
+  const auto& rates = meta.at("rates");
+  bitfit::train_options opt;
+  opt.learning_rate = rates.at("backbone");
+  opt.head_learning_rate = rates.at("head");
+  opt.attention_learning_rate = rates.at("attention").get<double>();
+  opt.mlp_learning_rate = rates.at("mlp").get<double>();
+  opt.layernorm_learning_rate = rates.at("layernorm").get<double>();
+  opt.optimizer.weight_decay = meta.at("weight_decay");
+  CHECK(meta.at("betas") == nlohmann::json{opt.optimizer.beta1, opt.optimizer.beta2});  // the library's defaults
+  CHECK(meta.at("eps") == opt.optimizer.eps);
+  auto config = bitfit::test::tiny_config();
+  config.hidden_size = 4, config.intermediate_size = 6, config.num_hidden_layers = 1;
+  const bitfit::param_layout layout(config);
+  const int steps = meta.at("steps");
+  double worst = 0;
+  std::set<bitfit::lr_group> seen;
+  for (std::size_t i = 0; i < meta.at("tensors").size(); ++i) {
+    const auto& tensor = meta["tensors"][i];
+    const std::string tname = tensor.at("name");
+    CAPTURE(tname);
+    const auto group = group_of(layout, tname);
+    CHECK(bitfit::lr_group_name(group) == tensor.at("group").get<std::string>());
+    const double lr = opt.rate(group);
+    CHECK(lr == tensor.at("lr").get<double>());
+    seen.insert(group);
+    const auto n = [&](const char* what) { return dir / (what + std::to_string(i) + ".npy"); };
+    const auto init = npy<float>(dir / ("param" + std::to_string(i) + "_init.npy"));
+    const auto grads = npy<float>(n("grad")), after = npy<float>(n("param"));
+    const std::vector<float> initial(init.begin(), init.end());
+    std::vector<float> p = initial;
+    bitfit::adam_moments<float> moments(p.size());
+    for (int t = 1; t <= steps; ++t) {
+      const auto g = xt::eval(xt::view(grads, t - 1));
+      const auto want = xt::eval(xt::view(after, t - 1));
+      bitfit::adamw_update<float>(p, std::vector<float>(g.begin(), g.end()), moments, opt.optimizer, lr, t);
+      for (std::size_t k = 0; k < p.size(); ++k)
+        worst = std::max(worst, std::fabs(double(p[k]) - double(want.data()[k])) / std::fabs(double(want.data()[k])));
+      if (lr == 0) CHECK(bit_equal(p, initial));  // a group at rate 0 stays bit for bit, as torch's
+    }
+  }
+  CHECK(seen.size() == bitfit::all_lr_groups.size());
+  return worst;
+}
+
+/// The largest change of each group's entries between `before` and `m` (head: W and b).
+std::map<bitfit::lr_group, double> largest_change(const bitfit::sequence_classifier& m, const std::vector<float>& before,
+                                                  const std::vector<float>& head_before) {
+  std::map<bitfit::lr_group, double> out;
+  for (const auto& e : m.params.layout.entries) {
+    if (!e.is_bias) continue;
+    auto& d = out[bitfit::lr_group_of(e.bias_term)];
+    for (std::size_t i = e.offset; i < e.offset + e.numel; ++i)
+      d = std::max(d, std::fabs(double(m.params.data[i]) - double(before[i])));
+  }
+  std::vector<float> head(m.head.W.begin(), m.head.W.end());
+  head.insert(head.end(), m.head.b.begin(), m.head.b.end());
+  auto& d = out[bitfit::lr_group::head];
+  for (std::size_t i = 0; i < head.size(); ++i) d = std::max(d, std::fabs(double(head[i]) - double(head_before[i])));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("per-group AdamW steps equal torch.optim.AdamW with parameter groups (float32, 1e-6 relative)") {
+  for (std::string name : {"nodecay", "decay", "frozen_group"}) {
+    CAPTURE(name);
+    const double worst = run_group_case(name);
+    MESSAGE(name << ": largest relative deviation from torch " << worst);
+    CHECK(worst < 1e-6);
+  }
+}
+
+TEST_CASE("trainer: each group's spans train at its rate times the schedule's factor; a group at rate 0 does not move") {
+  using bitfit::lr_group;
+  for (lr_group frozen : {lr_group::backbone, lr_group::attention, lr_group::mlp, lr_group::layernorm, lr_group::head}) {
+    CAPTURE(bitfit::lr_group_name(frozen));
+    auto opt = tiny_options();
+    opt.learning_rate = 1e-2;  // the backbone group: the pooler bias
+    opt.attention_learning_rate = 2e-2;
+    opt.mlp_learning_rate = 5e-3;
+    opt.layernorm_learning_rate = 3e-2;
+    opt.head_learning_rate = 4e-2;
+    opt.warmup_steps = 2;  // step 1 runs at half of every rate
+    switch (frozen) {
+      case lr_group::backbone: opt.learning_rate = 0; break;
+      case lr_group::attention: opt.attention_learning_rate = 0.0; break;
+      case lr_group::mlp: opt.mlp_learning_rate = 0.0; break;
+      case lr_group::layernorm: opt.layernorm_learning_rate = 0.0; break;
+      case lr_group::head: opt.head_learning_rate = 0, opt.learning_rate = 0; break;  // head 0 means learning_rate's
+    }
+    tiny_task t;
+    const std::vector<float> before(t.model.params.data.begin(), t.model.params.data.end());
+    std::vector<float> head_before(t.model.head.W.begin(), t.model.head.W.end());
+    head_before.insert(head_before.end(), t.model.head.b.begin(), t.model.head.b.end());
+    bitfit::trainer<bitfit::runtime_mask> tr(t.model, opt, bitfit::runtime_mask{bitfit::bitfit_all::bits()});
+    t.run(tr, opt, 1, 1, 4);
+    // Adam's first step moves an entry by rate·|g|/(|g| + eps): the largest move is the rate.
+    for (const auto& [group, change] : largest_change(t.model, before, head_before)) {
+      CAPTURE(bitfit::lr_group_name(group));
+      if (opt.rate(group) == 0) CHECK(change == 0.0);
+      else CHECK(change == doctest::Approx(0.5 * opt.rate(group)).epsilon(1e-3));
+    }
+  }
+  // A group rate equal to learning_rate is the same run as no group rate.
+  auto opt = tiny_options();
+  const auto unset = tiny_task().train<bitfit::bitfit_all>(opt, 3);
+  opt.attention_learning_rate = opt.mlp_learning_rate = opt.layernorm_learning_rate = opt.learning_rate;
+  CHECK(bit_equal(tiny_task().train<bitfit::bitfit_all>(opt, 3), unset));
+}
+
+TEST_CASE("trainer: group rates are bitfit's; full_ft, the random subsets and frozen refuse them, saying why") {
+  tiny_task t;
+  for (auto type : {bitfit::fine_tune_type::full_ft, bitfit::fine_tune_type::rand_uniform,
+                    bitfit::fine_tune_type::rand_row_col, bitfit::fine_tune_type::frozen}) {
+    const std::string name(bitfit::fine_tune_type_name(type));
+    CAPTURE(name);
+    auto opt = tiny_options(type);
+    opt.layernorm_learning_rate = 1e-3;
+    const auto message = bitfit::test::error_of([&] { bitfit::with_trainer(t.model, opt, [](auto&) { return 0; }); });
+    CHECK(message.starts_with(name + ": the attention, mlp and layernorm learning rates apply to bitfit's bias terms only"));
+    CHECK(message.find(type == bitfit::fine_tune_type::frozen ? "trains the head only" : "trains one span of all parameters") !=
+          std::string::npos);
+    opt.layernorm_learning_rate.reset();
+    CHECK_NOTHROW(bitfit::with_trainer(t.model, opt, [](auto&) { return 0; }));
+  }
+  // A rate is finite and not negative, whichever it is.
+  auto opt = tiny_options();
+  opt.attention_learning_rate = -1e-3;
+  CHECK(bitfit::test::error_of([&] { bitfit::check_rates(opt); }) == "attention_learning_rate must be finite and >= 0, got -0.001");
+  opt.attention_learning_rate = std::numeric_limits<double>::quiet_NaN();
+  CHECK(bitfit::test::error_of([&] { bitfit::check_rates(opt); }) == "attention_learning_rate must be finite and >= 0, got nan");
+  opt.attention_learning_rate.reset();
+  opt.learning_rate = -1;
+  CHECK(bitfit::test::error_of([&] { bitfit::check_rates(opt); }) == "learning_rate must be finite and >= 0, got -1");
+  // A group the mask does not train takes a rate without complaint: its rate applies to no span.
+  opt.learning_rate = 1e-2;
+  opt.layernorm_learning_rate = 0.0;
+  CHECK_NOTHROW(tiny_task().train<bitfit::bitfit_bq_bm2>(opt, 1));
 }

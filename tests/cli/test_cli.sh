@@ -61,6 +61,15 @@ expect_error "unknown model name" "run scripts/fetch-model bert-tiny-nope" -- \
   "$bitfit" train -t sst2 -m bert-tiny-nope -o "$tmp/r"
 expect_error "learning rates both 0" "nothing would train" -- \
   "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" -l 0 --head-learning-rate 0
+expect_error "learning rates all 0" "nothing would train" -- \
+  "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" -l 0 --head-learning-rate 0 \
+  --attention-learning-rate 0
+expect_error "group rates under full_ft" "full_ft: the attention, mlp and layernorm learning rates apply to bitfit's bias terms only" -- \
+  "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" -f full_ft --mlp-learning-rate 1e-4
+expect_error "group rates under frozen" "frozen trains the head only" -- \
+  "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" -f frozen --layernorm-learning-rate 1e-4
+expect_error "negative group rate" "--attention-learning-rate must be in [0" -- \
+  "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" --attention-learning-rate=-1e-3
 expect_error "non-integer flag" "--epochs expects an integer, got 'abc'" -- \
   "$bitfit" train --task sst2 --data-dir "$data/glue/SST-2" --model "$model" --output-path "$tmp/r" --epochs abc
 expect_error "unknown task" "unknown GLUE task 'nope'" -- \
@@ -152,6 +161,55 @@ if [[ -n "$serve" ]]; then
   [[ "$got" == "$want" ]] || fail "serve_tasks disagrees with bitfit predict: $(diff <(echo "$want") <(echo "$got") | head -5)"
   expect_error "serve_tasks, corrupt patch" "bad.safetensors" -- "$serve" "$model" "$tmp/bad.safetensors"
 fi
+
+# Per-group learning rates on 32 examples: recorded in metrics.json, reaching their biases (the
+# attention biases at rate 0 leave the patch as the model has them), and checked on --resume.
+mkdir "$tmp/sst_small" && head -33 "$data/glue/SST-2/train.tsv" >"$tmp/sst_small/train.tsv" &&
+  head -17 "$data/glue/SST-2/dev.tsv" >"$tmp/sst_small/dev.tsv"
+small=(train -t sst2 --data-dir "$tmp/sst_small" -m "$model" -o "$tmp/groups" --epochs 1 --batch-size 8 --no-train-eval)
+groups=("${small[@]}" --attention-learning-rate 0 --mlp-learning-rate 2e-3 --layernorm-learning-rate 5e-4)
+"$bitfit" "${groups[@]}" 2>"$tmp/groups.err" || fail "train with group rates: $(tail -3 "$tmp/groups.err")"
+python3 - "$tmp/groups/metrics.json" "$tmp/groups/patch.safetensors" "$model/model.safetensors" <<'PY' || fail "group rates: metrics.json or patch (above)"
+import json, os, re, struct, sys
+metrics = json.load(open(sys.argv[1]))
+want = {"learning_rate": 1e-3, "head_learning_rate": 1e-3, "attention_learning_rate": 0.0,
+        "mlp_learning_rate": 2e-3, "layernorm_learning_rate": 5e-4}
+got = {k: metrics.get(k) for k in want}
+assert got == want, "metrics.json records %s, expected %s" % (got, want)
+def tensors(path):
+    raw = open(path, "rb").read()
+    size = struct.unpack_from("<Q", raw)[0]
+    header = json.loads(raw[8:8 + size])
+    header.pop("__metadata__", None)
+    return {re.sub(r"^bert\.", "", k): raw[8 + size + v["data_offsets"][0]:8 + size + v["data_offsets"][1]]
+            for k, v in header.items()}
+if not os.path.exists(sys.argv[3]):
+    sys.exit(0)  # a TF checkpoint: no safetensors file to compare the patch with
+patch, model = tensors(sys.argv[2]), tensors(sys.argv[3])
+attention = re.compile(r"attention\.(self\.(query|key|value)|output\.dense)\.bias$")
+biases = [k for k in patch if not k.startswith("classifier.")]
+moved = [k for k in biases if patch[k] != model[k]]
+layers = len({m.group(1) for m in map(re.compile(r"layer\.(\d+)\.").search, biases) if m})
+assert len(biases) == 8 * layers + 2, "the patch holds %d biases" % len(biases)
+assert not [k for k in moved if attention.search(k)], "attention biases at rate 0 moved: %s" % moved
+assert len(moved) == len(biases) - 4 * layers, "%d biases moved: %s" % (len(moved), moved)
+PY
+"$bitfit" "${groups[@]}" --resume 2>"$tmp/resume.err" && grep -q "already holds the finished run" "$tmp/resume.err" ||
+  fail "resume with the same group rates: $(cat "$tmp/resume.err")"
+expect_error "resume with another group rate" "mlp_learning_rate: was 0.002, now 0.001" -- \
+  "$bitfit" "${small[@]}" --attention-learning-rate 0 --mlp-learning-rate 1e-3 --layernorm-learning-rate 5e-4 --resume
+# A run recorded before the group rates trained every bias at its learning_rate.
+python3 - "$tmp/groups/metrics.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+for k in ("attention_learning_rate", "mlp_learning_rate", "layernorm_learning_rate"):
+    del m[k]
+json.dump(m, open(sys.argv[1], "w"))
+PY
+"$bitfit" "${small[@]}" --resume 2>"$tmp/resume.err" && grep -q "already holds the finished run" "$tmp/resume.err" ||
+  fail "resume of a run recorded without group rates: $(cat "$tmp/resume.err")"
+expect_error "resume of a run recorded without group rates, with one" "attention_learning_rate: was 0.001, now 0" -- \
+  "$bitfit" "${groups[@]}" --resume
 
 if ((failures)); then echo "$failures failure(s)" >&2; exit 1; fi
 echo "cli: all checks passed (dev $right/872 reproduced from the patch)"

@@ -292,8 +292,11 @@ inline int run_train(int argc, char** argv) {
                {"bias-terms", "TERM", "bias terms for bitfit: query key value attention_output attention_layernorm "
                                       "intermediate output output_layernorm embeddings_layernorm pooler, or all", "all", true},
                {"first-trainable-layer", "L", "bias terms below layer L (and the embeddings) stay frozen", "0"},
-               {"-l,--learning-rate", "LR", "learning rate of the trained backbone parameters (0: train the head only)", "1e-3"},
+               {"-l,--learning-rate", "LR", "learning rate of the trained backbone parameters, and of the bias groups without one (0 freezes them)", "1e-3"},
                {"head-learning-rate", "LR", "learning rate of the task head (default: --learning-rate)"},
+               {"attention-learning-rate", "LR", "bitfit: of the attention biases bq bk bv bm1 (default: --learning-rate; 0 freezes them)"},
+               {"mlp-learning-rate", "LR", "bitfit: of the MLP biases bm2 bm3 (default: --learning-rate; 0 freezes them)"},
+               {"layernorm-learning-rate", "LR", "bitfit: of the LayerNorm biases bLN1 bLN2 emb_bLN (default: --learning-rate; 0 freezes them)"},
                {"-e,--epochs", "N", "passes over train.tsv", "3"},
                {"-b,--batch-size", "N", "examples per step", "32"},
                {"max-seq-length", "N", "truncate to N tokens", "128"},
@@ -328,7 +331,13 @@ inline int run_train(int argc, char** argv) {
                          "training it changes nothing\n");
   t.learning_rate = opt.real("learning-rate", 0, 10);
   t.head_learning_rate = opt.has("head-learning-rate") ? opt.real("head-learning-rate", 0, 10) : t.learning_rate;
-  check(t.learning_rate > 0 || t.head_learning_rate > 0, opt.prefix() + "--learning-rate and --head-learning-rate are both 0: nothing would train");
+  for (auto [flag, rate] : {std::pair{"attention-learning-rate", &t.attention_learning_rate},
+                            std::pair{"mlp-learning-rate", &t.mlp_learning_rate},
+                            std::pair{"layernorm-learning-rate", &t.layernorm_learning_rate}})
+    if (opt.has(flag)) *rate = opt.real(flag, 0, 10);
+  check_rates(t);
+  check(std::ranges::any_of(all_lr_groups, [&](lr_group g) { return t.rate(g) > 0; }),
+        opt.prefix() + "--learning-rate, --head-learning-rate and the group rates are all 0: nothing would train");
   t.epochs = int(opt.integer("epochs", 1, 1000));
   t.batch_size = int(opt.integer("batch-size", 1, 4096));
   t.seed = std::uint64_t(opt.integer("seed", 0, (1LL << 62)));
@@ -369,6 +378,9 @@ inline int run_train(int argc, char** argv) {
                                      {"first_trainable_layer", t.first_trainable_layer},
                                      {"learning_rate", t.learning_rate},
                                      {"head_learning_rate", t.head_learning_rate},
+                                     {"attention_learning_rate", t.rate(lr_group::attention)},
+                                     {"mlp_learning_rate", t.rate(lr_group::mlp)},
+                                     {"layernorm_learning_rate", t.rate(lr_group::layernorm)},
                                      {"epochs", t.epochs},
                                      {"batch_size", t.batch_size},
                                      {"max_seq_length", max_len},
@@ -415,7 +427,10 @@ inline int run_train(int argc, char** argv) {
     };
 
     // --resume continues only the run these options describe.
-    auto same_run = [&](const nlohmann::json& saved, const std::filesystem::path& file) {
+    auto same_run = [&](nlohmann::json saved, const std::filesystem::path& file) {
+      // A run recorded before the group rates existed trained every bias at its learning_rate.
+      for (const char* group : {"attention_learning_rate", "mlp_learning_rate", "layernorm_learning_rate"})
+        if (!saved.contains(group) && saved.contains("learning_rate")) saved[group] = saved["learning_rate"];
       std::string diff;
       for (const auto& [k, v] : run_config.items())
         if (const auto was = saved.value(k, nlohmann::json()); was != v)

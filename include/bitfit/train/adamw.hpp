@@ -37,6 +37,8 @@ void adamw_update(std::span<T> param, std::span<const T> grad, adam_moments<T>& 
   const double bc1 = 1.0 - std::pow(c.beta1, double(t));
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(c.beta2, double(t)));
   const T b1 = T(c.beta1), b2 = T(c.beta2);
+  // 1 - beta in double, then rounded, as torch passes it: in float, 1 - 0.999f is 1.3e-5 off 0.001.
+  const T one_minus_b1 = T(1.0 - c.beta1), one_minus_b2 = T(1.0 - c.beta2);
   const T step = T(lr / bc1), decay = T(1.0 - lr * c.weight_decay);
   const bool moves = lr != 0.0;
   for (std::size_t i = 0; i < param.size(); ++i) {
@@ -47,8 +49,8 @@ void adamw_update(std::span<T> param, std::span<const T> grad, adam_moments<T>& 
     } else if (c.weight_decay != 0.0) {
       g += T(c.weight_decay) * param[i];
     }
-    s.m[i] = b1 * s.m[i] + (T(1) - b1) * g;
-    s.v[i] = b2 * s.v[i] + (T(1) - b2) * g * g;
+    s.m[i] = b1 * s.m[i] + one_minus_b1 * g;
+    s.v[i] = b2 * s.v[i] + one_minus_b2 * g * g;
     const T denom = std::sqrt(s.v[i]) / T(bc2_sqrt) + T(c.eps);
     if (moves) param[i] -= step * s.m[i] / denom;
   }

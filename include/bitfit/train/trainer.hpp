@@ -20,10 +20,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,14 +78,52 @@ inline std::string bias_terms_string(const runtime_mask& m) {
   return s;
 }
 
+/// The learning-rate groups of the trained spans. The bias terms group by the paper's notation
+/// (§2): attention = bq, bk, bv, bm1 (the attention output dense); mlp = bm2, bm3 (intermediate
+/// and output dense); layernorm = bLN1, bLN2 and the embedding LayerNorm. The pooler bias is in
+/// none of them: it is not part of an encoder layer, and it is pretrained (unlike the head), so it
+/// takes the backbone's learning_rate, as does full fine-tuning's single span of every parameter.
+enum class lr_group : std::uint8_t { backbone, attention, mlp, layernorm, head };
+inline constexpr std::array<lr_group, 5> all_lr_groups = {lr_group::backbone, lr_group::attention, lr_group::mlp,
+                                                          lr_group::layernorm, lr_group::head};
+
+/// Name of a group: "backbone", "attention", "mlp", "layernorm", "head" (the goldens' spelling).
+constexpr std::string_view lr_group_name(lr_group g) {
+  constexpr std::string_view n[] = {"backbone", "attention", "mlp", "layernorm", "head"};
+  return n[int(g)];
+}
+
+/// The group of a bias term (see lr_group).
+constexpr lr_group lr_group_of(term t) {
+  switch (t) {
+    case term::bq:
+    case term::bk:
+    case term::bv:
+    case term::bm1: return lr_group::attention;
+    case term::bm2:
+    case term::bm3: return lr_group::mlp;
+    case term::bLN1:
+    case term::bLN2:
+    case term::emb_bLN: return lr_group::layernorm;
+    case term::pooler_b: break;
+  }
+  return lr_group::backbone;
+}
+
 struct train_options {
   fine_tune_type type = fine_tune_type::bitfit;
   runtime_mask terms = runtime_mask{bitfit_all::bits()};  ///< for bitfit
   /// Bias terms below this layer stay frozen, and so does the embedding LayerNorm bias when it
   /// is above 0 (the pooler bias, above every layer, still trains). Ignored by weight-training types.
   int first_trainable_layer = 0;
-  double learning_rate = 1e-3;       ///< of the backbone's trained parameters; 0 freezes them
+  /// Rate of the backbone's trained parameters, and of each bias group without a rate of its own; 0 freezes them.
+  double learning_rate = 1e-3;
   double head_learning_rate = 0.0;  ///< 0: same as learning_rate
+  /// Rates of the bias groups (lr_group), bitfit only: unset, a group trains at learning_rate;
+  /// set, at its own rate, and 0 freezes the group (its Adam moments still advance, as torch's
+  /// do for a parameter group of rate 0). Unlike head_learning_rate, 0 is a rate here, not
+  /// "unset": a user who writes --attention-learning-rate 0 means to freeze the attention biases.
+  std::optional<double> attention_learning_rate, mlp_learning_rate, layernorm_learning_rate;
   int epochs = 3;
   int batch_size = 32;
   std::uint64_t seed = 42;
@@ -93,7 +133,42 @@ struct train_options {
   int warmup_steps = 0;
   bool linear_decay = false;
   bool bucket_by_length = false;  ///< batches of similar length (less work per token in attention)
+
+  /// Whether any bias group has a rate of its own.
+  bool has_group_rates() const { return attention_learning_rate || mlp_learning_rate || layernorm_learning_rate; }
+  /// The rate of a group, before the schedule's factor.
+  double rate(lr_group g) const {
+    switch (g) {
+      case lr_group::attention: return attention_learning_rate.value_or(learning_rate);
+      case lr_group::mlp: return mlp_learning_rate.value_or(learning_rate);
+      case lr_group::layernorm: return layernorm_learning_rate.value_or(learning_rate);
+      case lr_group::head: return head_learning_rate > 0 ? head_learning_rate : learning_rate;
+      case lr_group::backbone: break;
+    }
+    return learning_rate;
+  }
 };
+
+/// Throws unless every rate of `o` is finite and not negative, and the bias groups' rates come
+/// with bitfit. The other types refuse them rather than ignore them: full_ft, rand_uniform and
+/// rand_row_col train one span "bert" over every parameter (one set of Adam moments, one tensor
+/// in the state file), which a bias group's rate cannot split, and frozen trains no bias at all;
+/// a run that accepted the rates there would record per-group rates it never used.
+inline void check_rates(const train_options& o) {
+  for (auto [name, rate] : {std::pair{"learning_rate", std::optional(o.learning_rate)},
+                            std::pair{"head_learning_rate", std::optional(o.head_learning_rate)},
+                            std::pair{"attention_learning_rate", o.attention_learning_rate},
+                            std::pair{"mlp_learning_rate", o.mlp_learning_rate},
+                            std::pair{"layernorm_learning_rate", o.layernorm_learning_rate}}) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", rate.value_or(0));
+    check(!rate || (std::isfinite(*rate) && *rate >= 0), std::string(name) + " must be finite and >= 0, got " + value);
+  }
+  const std::string type(fine_tune_type_name(o.type));
+  const char* trains = o.type == fine_tune_type::frozen ? " trains the head only" : " trains one span of all parameters at learning_rate";
+  check(o.type == fine_tune_type::bitfit || !o.has_group_rates(),
+        type + ": the attention, mlp and layernorm learning rates apply to bitfit's bias terms only, and " + type + trains);
+}
 
 /// Progress of an epoch after a step (train_epoch's callback), and the whole epoch (its result).
 struct step_report {
@@ -280,6 +355,7 @@ class trainer {
   trainer(sequence_classifier& model, const train_options& opt, const Mask& mask = {})
       : m_(model), opt_(opt), mask_(mask), grads_(model.params.config, Mask::weight_grads),
         dhead_(model.head.C, model.head.H) {
+    check_rates(opt);
     check(!m_.head.per_token || m_.head.C >= 2, "trainer: a per-token head classifies: it needs at least 2 labels");
     const auto& layout = m_.params.layout;
     if constexpr (Mask::weight_grads) {
@@ -290,7 +366,7 @@ class trainer {
         keep_ = random_uniform_subset(layout, layout.bias_size, opt.seed);
       else if (opt.type == fine_tune_type::rand_row_col)
         keep_ = random_row_col_subset(layout, layout.bias_size, opt.seed);
-      add_span("bert", {std::int64_t(layout.total_size)}, m_.params.data, grads_.data, opt.learning_rate, keep_);
+      add_span("bert", {std::int64_t(layout.total_size)}, m_.params.data, grads_.data, opt.rate(lr_group::backbone), keep_);
     } else {
       const int L = m_.params.config.num_hidden_layers;
       for (const auto& e : layout.entries) {
@@ -300,12 +376,11 @@ class trainer {
         const int level = e.bias_term == term::emb_bLN ? -1 : e.bias_term == term::pooler_b ? L : e.layer;
         if (opt.first_trainable_layer > 0 && level < opt.first_trainable_layer) continue;
         trained_.push_back(&e);
-        add_span(e.name, e.shape, m_.params.tensor(e), grads_.tensor(e), opt.learning_rate);
+        add_span(e.name, e.shape, m_.params.tensor(e), grads_.tensor(e), opt.rate(lr_group_of(e.bias_term)));
       }
     }
-    const double head_lr = opt.head_learning_rate > 0 ? opt.head_learning_rate : opt.learning_rate;
-    add_span("classifier.weight", {m_.head.C, m_.head.H}, m_.head.W, dhead_.W, head_lr);
-    add_span("classifier.bias", {m_.head.C}, m_.head.b, dhead_.b, head_lr);
+    add_span("classifier.weight", {m_.head.C, m_.head.H}, m_.head.W, dhead_.W, opt.rate(lr_group::head));
+    add_span("classifier.bias", {m_.head.C}, m_.head.b, dhead_.b, opt.rate(lr_group::head));
   }
 
   /// Parameters updated by this trainer (a bias-only trainer: the trained bias entries).
@@ -384,7 +459,7 @@ class trainer {
     return f;
   }
   /// Learning rate of the backbone's trained parameters at step t (1-based): learning_rate times
-  /// schedule_factor(); the head's is head_learning_rate (if set) times the same factor.
+  /// schedule_factor(); every other group's (train_options::rate()) is its own rate times the same factor.
   double scheduled_lr(long t, long total) const { return opt_.learning_rate * schedule_factor(t, total); }
 
   /// Writes, atomically, one safetensors file with what resuming needs besides the step count:
