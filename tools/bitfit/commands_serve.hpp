@@ -48,9 +48,10 @@ inline void send_error(httplib::Response& res, int status, const std::string& me
   send_json(res, status, {{"error", {{"code", status}, {"message", message}}}});
 }
 
-/// What a task's inputs are: 2 = [first, second] pairs, 1 = single texts, 0 = either (the
-/// patch's task is not a GLUE task, so nothing says).
+/// What a task's inputs are: 2 = [first, second] pairs, 1 = single texts (or, for a tagger, one
+/// sequence of words), 0 = either (the patch's task is not a GLUE task, so nothing says).
 inline int task_arity(const bank_task& t) {
+  if (t.per_token()) return 1;
   try {
     return glue_task_named(t.info.task).pair() ? 2 : 1;
   } catch (const error&) {
@@ -59,7 +60,7 @@ inline int task_arity(const bank_task& t) {
 }
 
 inline nlohmann::json task_json(const bank_task& t) {
-  const int arity = t.per_token() ? 1 : task_arity(t);
+  const int arity = task_arity(t);
   nlohmann::json j = {{"name", t.name},
                       {"task", t.info.task},
                       {"labels", t.info.labels},

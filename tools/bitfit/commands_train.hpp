@@ -638,10 +638,7 @@ inline int run_evaluate(int argc, char** argv) {
 /// tag of the set in that column (a labelled file: dev, test).
 inline void predict_conllu(const patched_model& pm, const bert_tokenizer& tok, const std::filesystem::path& input,
                            const std::filesystem::path& output, int max_len, int batch) {
-  std::ifstream in(input, std::ios::binary);
-  check(in.good(), input.string() + ": cannot open");
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  check(!in.bad(), input.string() + ": read error");
+  const std::string text = detail::read_file(input);  // kept whole: the output is this text, one column filled
   const auto sentences = parse_conllu(text, input.string());
   std::size_t cut = 0, words = 0, right = 0;
   bool labelled = true;

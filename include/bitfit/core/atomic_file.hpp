@@ -1,12 +1,13 @@
 #pragma once
 /// @file atomic_file.hpp
 /// The one way bitfit writes a file: to "<path>.tmp.<pid>" first, then rename() over `path`, so a
-/// reader (or a crash) never sees half a file.
+/// reader (or a crash) never sees half a file. And its counterpart, a whole file read in one go.
 
 #include <bitfit/core/error.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -47,5 +48,19 @@ inline void write_file_atomic(const std::filesystem::path& path, std::string_vie
   }
   publish_file(tmp, path);
 }
+
+namespace detail {
+
+/// The bytes of the file at `path`; throws "<path>: cannot open" or "<path>: read error".
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  check(in.good(), path.string() + ": cannot open");
+  std::ostringstream s;
+  s << in.rdbuf();
+  check(!in.bad(), path.string() + ": read error");
+  return s.str();
+}
+
+}  // namespace detail
 
 }  // namespace bitfit

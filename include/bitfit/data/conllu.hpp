@@ -28,6 +28,7 @@
 /// Cost: one pass over the file, linear in its size; the whole file is held in memory while it is
 /// parsed (EWT's train file is 14 MB).
 
+#include <bitfit/core/atomic_file.hpp>
 #include <bitfit/core/error.hpp>
 #include <bitfit/core/json.hpp>
 #include <bitfit/text/basic_tokenizer.hpp>
@@ -38,8 +39,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
@@ -240,11 +239,7 @@ inline std::vector<conllu_sentence> parse_conllu(std::string_view text, std::str
 
 /// Reads a CoNLL-U file (e.g. UD English-EWT's en_ewt-ud-train.conllu).
 inline std::vector<conllu_sentence> read_conllu(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  check(in.good(), path.string() + ": cannot open");
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  check(!in.bad(), path.string() + ": read error");
-  return parse_conllu(text, path.string());
+  return parse_conllu(detail::read_file(path), path.string());
 }
 
 /// The FORMs of a sentence's words, in order: the input of bert_tokenizer::encode_words.

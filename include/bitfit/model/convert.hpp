@@ -15,8 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -84,15 +82,6 @@ inline nlohmann::ordered_json hf_config_json(const bert_config& c, bool with_mlm
           {"position_embedding_type", "absolute"},
           {"type_vocab_size", c.type_vocab_size},
           {"vocab_size", c.vocab_size}};
-}
-
-inline std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  check(in.good(), path.string() + ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  check(!in.bad(), path.string() + ": read error");
-  return s.str();
 }
 
 }  // namespace detail
