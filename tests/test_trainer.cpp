@@ -671,7 +671,6 @@ TEST_CASE("trainer: learning_rate 0 with a head rate trains only the head, exact
       auto frozen = opt;
       frozen.type = bitfit::fine_tune_type::frozen;
       frozen.learning_rate = 1e-3;
-      frozen.head_learning_rate = 0.0;
       CHECK(bit_equal(tiny_task().train<bitfit::frozen_mask>(frozen, 4), after));
     }
   }
@@ -822,7 +821,7 @@ TEST_CASE("trainer: each group's spans train at its rate times the schedule's fa
       case lr_group::attention: opt.attention_learning_rate = 0.0; break;
       case lr_group::mlp: opt.mlp_learning_rate = 0.0; break;
       case lr_group::layernorm: opt.layernorm_learning_rate = 0.0; break;
-      case lr_group::head: opt.head_learning_rate = 0, opt.learning_rate = 0; break;  // head 0 means learning_rate's
+      case lr_group::head: opt.head_learning_rate = 0.0; break;
     }
     tiny_task t;
     const std::vector<float> before(t.model.params.data.begin(), t.model.params.data.end());
@@ -868,6 +867,20 @@ TEST_CASE("trainer: group rates are bitfit's; full_ft, the random subsets and fr
   opt.attention_learning_rate.reset();
   opt.learning_rate = -1;
   CHECK(bitfit::test::error_of([&] { bitfit::check_rates(opt); }) == "learning_rate must be finite and >= 0, got -1");
+  // Rates that would train nothing are refused: 0 freezes, the head's 0 as any group's.
+  opt.learning_rate = 0;
+  opt.head_learning_rate = 0.0;
+  CHECK(bitfit::test::error_of([&] { bitfit::check_rates(opt); }) ==
+        "learning_rate, head_learning_rate and the group rates are all 0: nothing would train");
+  opt.mlp_learning_rate = 1e-3;
+  CHECK_NOTHROW(bitfit::check_rates(opt));
+  opt.mlp_learning_rate.reset();
+  opt.type = bitfit::fine_tune_type::frozen;
+  opt.learning_rate = 1e-3;
+  CHECK(bitfit::test::error_of([&] { bitfit::check_rates(opt); }) ==
+        "frozen trains the head only, and head_learning_rate is 0: nothing would train");
+  opt.type = bitfit::fine_tune_type::bitfit;
+  opt.head_learning_rate.reset();
   // A group the mask does not train takes a rate without complaint: its rate applies to no span.
   opt.learning_rate = 1e-2;
   opt.layernorm_learning_rate = 0.0;

@@ -64,6 +64,8 @@ expect_error "learning rates both 0" "nothing would train" -- \
 expect_error "learning rates all 0" "nothing would train" -- \
   "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" -l 0 --head-learning-rate 0 \
   --attention-learning-rate 0
+expect_error "frozen with the head's rate 0" "frozen trains the head only, and head_learning_rate is 0" -- \
+  "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" -f frozen --head-learning-rate 0
 expect_error "group rates under full_ft" "full_ft: the attention, mlp and layernorm learning rates apply to bitfit's bias terms only" -- \
   "$bitfit" train -t sst2 --data-dir "$data/glue/SST-2" -m "$model" -o "$tmp/r" -f full_ft --mlp-learning-rate 1e-4
 expect_error "group rates under frozen" "frozen trains the head only" -- \

@@ -330,14 +330,12 @@ inline int run_train(int argc, char** argv) {
     std::fprintf(stderr, "bitfit train: note: the gradient of key (bk) is identically zero (softmax shift invariance); "
                          "training it changes nothing\n");
   t.learning_rate = opt.real("learning-rate", 0, 10);
-  t.head_learning_rate = opt.has("head-learning-rate") ? opt.real("head-learning-rate", 0, 10) : t.learning_rate;
-  for (auto [flag, rate] : {std::pair{"attention-learning-rate", &t.attention_learning_rate},
+  for (auto [flag, rate] : {std::pair{"head-learning-rate", &t.head_learning_rate},
+                            std::pair{"attention-learning-rate", &t.attention_learning_rate},
                             std::pair{"mlp-learning-rate", &t.mlp_learning_rate},
                             std::pair{"layernorm-learning-rate", &t.layernorm_learning_rate}})
     if (opt.has(flag)) *rate = opt.real(flag, 0, 10);
   check_rates(t);
-  check(std::ranges::any_of(all_lr_groups, [&](lr_group g) { return t.rate(g) > 0; }),
-        opt.prefix() + "--learning-rate, --head-learning-rate and the group rates are all 0: nothing would train");
   t.epochs = int(opt.integer("epochs", 1, 1000));
   t.batch_size = int(opt.integer("batch-size", 1, 4096));
   t.seed = std::uint64_t(opt.integer("seed", 0, (1LL << 62)));
@@ -377,7 +375,7 @@ inline int run_train(int argc, char** argv) {
                                      {"bias_terms", t.type == fine_tune_type::bitfit ? bias_terms_string(t.terms) : ""},
                                      {"first_trainable_layer", t.first_trainable_layer},
                                      {"learning_rate", t.learning_rate},
-                                     {"head_learning_rate", t.head_learning_rate},
+                                     {"head_learning_rate", t.rate(lr_group::head)},
                                      {"attention_learning_rate", t.rate(lr_group::attention)},
                                      {"mlp_learning_rate", t.rate(lr_group::mlp)},
                                      {"layernorm_learning_rate", t.rate(lr_group::layernorm)},

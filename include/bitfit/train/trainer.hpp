@@ -118,11 +118,13 @@ struct train_options {
   int first_trainable_layer = 0;
   /// Rate of the backbone's trained parameters, and of each bias group without a rate of its own; 0 freezes them.
   double learning_rate = 1e-3;
-  double head_learning_rate = 0.0;  ///< 0: same as learning_rate
+  /// Rate of the task head: unset, learning_rate; 0 freezes the head (training the bias terms
+  /// against a fixed head), as 0 freezes any group.
+  std::optional<double> head_learning_rate;
   /// Rates of the bias groups (lr_group), bitfit only: unset, a group trains at learning_rate;
   /// set, at its own rate, and 0 freezes the group (its Adam moments still advance, as torch's
-  /// do for a parameter group of rate 0). Unlike head_learning_rate, 0 is a rate here, not
-  /// "unset": a user who writes --attention-learning-rate 0 means to freeze the attention biases.
+  /// do for a parameter group of rate 0). 0 is a rate, not "unset": a user who writes
+  /// --attention-learning-rate 0 means to freeze the attention biases.
   std::optional<double> attention_learning_rate, mlp_learning_rate, layernorm_learning_rate;
   int epochs = 3;
   int batch_size = 32;
@@ -142,7 +144,7 @@ struct train_options {
       case lr_group::attention: return attention_learning_rate.value_or(learning_rate);
       case lr_group::mlp: return mlp_learning_rate.value_or(learning_rate);
       case lr_group::layernorm: return layernorm_learning_rate.value_or(learning_rate);
-      case lr_group::head: return head_learning_rate > 0 ? head_learning_rate : learning_rate;
+      case lr_group::head: return head_learning_rate.value_or(learning_rate);
       case lr_group::backbone: break;
     }
     return learning_rate;
@@ -156,7 +158,7 @@ struct train_options {
 /// a run that accepted the rates there would record per-group rates it never used.
 inline void check_rates(const train_options& o) {
   for (auto [name, rate] : {std::pair{"learning_rate", std::optional(o.learning_rate)},
-                            std::pair{"head_learning_rate", std::optional(o.head_learning_rate)},
+                            std::pair{"head_learning_rate", o.head_learning_rate},
                             std::pair{"attention_learning_rate", o.attention_learning_rate},
                             std::pair{"mlp_learning_rate", o.mlp_learning_rate},
                             std::pair{"layernorm_learning_rate", o.layernorm_learning_rate}}) {
@@ -168,6 +170,11 @@ inline void check_rates(const train_options& o) {
   const char* trains = o.type == fine_tune_type::frozen ? " trains the head only" : " trains one span of all parameters at learning_rate";
   check(o.type == fine_tune_type::bitfit || !o.has_group_rates(),
         type + ": the attention, mlp and layernorm learning rates apply to bitfit's bias terms only, and " + type + trains);
+  if (o.type == fine_tune_type::frozen)
+    check(o.rate(lr_group::head) > 0, "frozen trains the head only, and head_learning_rate is 0: nothing would train");
+  else
+    check(std::ranges::any_of(all_lr_groups, [&](lr_group g) { return o.rate(g) > 0; }),
+          "learning_rate, head_learning_rate and the group rates are all 0: nothing would train");
 }
 
 /// Progress of an epoch after a step (train_epoch's callback), and the whole epoch (its result).
