@@ -98,6 +98,8 @@ bad = [
     ("too large a body", "POST", "/v1/classify", {"task": "sst2", "inputs": ["x" * 70000]}, None, 413),
     ("ill-formed UTF-8", "POST", "/v1/classify", None, b'{"task": "sst2", "inputs": ["\xff\xfe"]}', 400),
     ("no such endpoint", "GET", "/v2/nothing", None, None, 404),
+    ("a known endpoint under another method", "GET", "/v1/classify", None, None, 405),
+    ("DELETE on the task list", "DELETE", "/v1/tasks", None, None, 405),
     ("load without a path", "POST", "/v1/tasks", {"name": "x"}, None, 400),
     ("load a file that is no patch", "POST", "/v1/tasks", {"name": "x", "path": f"{tmp}/sst2.tsv"}, None, 400),
     ("load under a taken name", "POST", "/v1/tasks", {"name": "sst2", "path": f"{tmp}/stsb/patch.safetensors"}, None, 409),
@@ -107,6 +109,12 @@ for what, method, path, body, raw, want in bad:
     status, reply = call(method, path, body, raw)
     err = reply.get("error", {}) if isinstance(reply, dict) else {}
     check(status == want and err.get("code") == want and err.get("message"), f"{what}: {status} {reply}")
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+conn.request("PUT", "/v1/tasks")
+res = conn.getresponse()
+res.read()
+conn.close()
+check(res.status == 405 and res.getheader("Allow") == "GET, POST", f"PUT /v1/tasks: {res.status}, Allow {res.getheader('Allow')}")
 status, reply = call("POST", "/v1/tasks", {"name": "x", "path": f"{tmp}/sst2.tsv"})
 check("sst2.tsv" in reply.get("error", {}).get("message", ""), f"a bad patch's error names its file: {reply}")
 

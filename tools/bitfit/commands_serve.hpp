@@ -24,6 +24,7 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -156,18 +157,25 @@ class service {
       : bank_(bank), queue_(queue), tok_(tok), limits_(limits) {}
 
   void route(httplib::Server& svr, std::size_t max_body) {
-    svr.Get("/health", guarded([this](const httplib::Request&, httplib::Response& res) { health(res); }));
-    svr.Get("/v1/tasks", guarded([this](const httplib::Request&, httplib::Response& res) { list(res); }));
-    svr.Post("/v1/tasks", guarded([this](const httplib::Request& req, httplib::Response& res) { load(req, res); }));
-    svr.Delete(R"(/v1/tasks/([^/]+))",
-               guarded([this](const httplib::Request& req, httplib::Response& res) { unload(req, res); }));
-    svr.Post("/v1/classify", guarded([this](const httplib::Request& req, httplib::Response& res) { classify(req, res); }));
+    add(svr, "GET", "/health", [this](const httplib::Request&, httplib::Response& res) { health(res); });
+    add(svr, "GET", "/v1/tasks", [this](const httplib::Request&, httplib::Response& res) { list(res); });
+    add(svr, "POST", "/v1/tasks", [this](const httplib::Request& req, httplib::Response& res) { load(req, res); });
+    add(svr, "DELETE", R"(/v1/tasks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { unload(req, res); });
+    add(svr, "POST", "/v1/classify", [this](const httplib::Request& req, httplib::Response& res) { classify(req, res); });
     // httplib's own refusals (no route, a body over the limit, an unparsable request) get the
-    // same JSON error body as ours.
-    svr.set_error_handler([max_body](const httplib::Request& req, httplib::Response& res) {
+    // same JSON error body as ours. httplib answers 404 to a known path under another method;
+    // that is 405 with an Allow header (RFC 9110 §15.5.6), so a client learns the method it meant.
+    svr.set_error_handler([this, max_body](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       std::string message = "HTTP " + std::to_string(res.status);
-      if (res.status == 404) message = "no such endpoint: " + req.method + " " + req.path;
+      if (res.status == 404) {
+        message = "no such endpoint: " + req.method + " " + req.path;
+        if (const auto allow = allowed_methods(req.path); !allow.empty()) {
+          res.status = 405;
+          res.set_header("Allow", allow);
+          message = req.method + " is not allowed on " + req.path + " (allowed: " + allow + ")";
+        }
+      }
       if (res.status == 413) message = "request body larger than --max-body " + std::to_string(max_body) + " bytes";
       if (res.status == 400) message = "malformed HTTP request";
       send_error(res, res.status, message);
@@ -176,6 +184,22 @@ class service {
 
  private:
   using handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+  /// A route: its handler (guarded) registered under `method`, and the method recorded for 405s.
+  void add(httplib::Server& svr, const std::string& method, const std::string& pattern, handler h) {
+    if (method == "GET") svr.Get(pattern, guarded(std::move(h)));
+    else if (method == "POST") svr.Post(pattern, guarded(std::move(h)));
+    else svr.Delete(pattern, guarded(std::move(h)));
+    methods_.emplace_back(std::regex(pattern), method);
+  }
+
+  /// The methods routed for `path`, as an Allow header ("GET, POST"); empty for an unknown path.
+  std::string allowed_methods(const std::string& path) const {
+    std::string allow;
+    for (const auto& [pattern, method] : methods_)
+      if (std::regex_match(path, pattern)) allow += (allow.empty() ? "" : ", ") + method;
+    return allow;
+  }
 
   /// Every handler's errors become a JSON error response; nothing escapes into the server.
   static handler guarded(handler h) {
@@ -300,6 +324,7 @@ class service {
   batcher& queue_;
   const bert_tokenizer& tok_;
   serve_limits limits_;
+  std::vector<std::pair<std::regex, std::string>> methods_;  ///< (path pattern, method) per route
 };
 
 /// "NAME=FILE" -> {NAME, FILE}; a bare FILE is named by the patch's task when loaded.
