@@ -1,10 +1,11 @@
 // BitFit with two bias terms per layer on RTE: sentence pairs, a small task, the best epoch kept.
 //
 //   rte MODEL [GLUE_RTE_DIR] [PATCH_OUT] [EPOCHS] [MAX_TRAIN_EXAMPLES]
-//   e.g. build/examples/rte models/bert-base-cased-tf/bert_model.ckpt ../shared/data/glue/RTE
+//   e.g. build/examples/rte models/bert-base-cased-tf ../shared/data/glue/RTE
 //
-// MODEL may be Google's original TF checkpoint (a bert_model.ckpt prefix beside vocab.txt and
-// bert_config.json), read directly, or a Hugging Face directory. Read examples/sst2.cpp first;
+// MODEL may be Google's original TF model, read directly: the SavedModel directory that
+// scripts/fetch-model lays out (bert-base-cased-tf, from Maven Central), or a bert_model.ckpt
+// prefix beside vocab.txt and bert_config.json; or a Hugging Face directory. Read examples/sst2.cpp first;
 // this one differs where RTE does: premise/hypothesis pairs, the paper's two-term mask, and the
 // patch of the best dev epoch (RTE's 277 dev pairs make the score jump between epochs).
 #include <bitfit/bitfit.hpp>
