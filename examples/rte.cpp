@@ -5,9 +5,10 @@
 //
 // MODEL may be Google's original TF model, read directly: the SavedModel directory that
 // scripts/fetch-model lays out (bert-base-cased-tf, from Maven Central), or a bert_model.ckpt
-// prefix beside vocab.txt and bert_config.json; or a Hugging Face directory. Read examples/sst2.cpp first;
-// this one differs where RTE does: premise/hypothesis pairs, the paper's two-term mask, and the
-// patch of the best dev epoch (RTE's 277 dev pairs make the score jump between epochs).
+// prefix beside vocab.txt and bert_config.json; or a Hugging Face directory. Read
+// examples/sst2.cpp first; this one differs where RTE does: premise/hypothesis pairs, the
+// paper's two-term mask, and the patch of the best dev epoch (RTE's 277 dev pairs make the
+// score jump between epochs).
 #include <bitfit/bitfit.hpp>
 
 #include <cstdio>

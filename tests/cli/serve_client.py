@@ -24,14 +24,19 @@ def check(ok, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def call(method, path, body=None, raw=None):
-    """(status, parsed JSON body) of one request on a fresh connection."""
+def request(method, path, data=None):
+    """(response, body bytes) of one request on a fresh connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
     res = conn.getresponse()
     text = res.read()
     conn.close()
+    return res, text
+
+
+def call(method, path, body=None, raw=None):
+    """(status, parsed JSON body) of one request on a fresh connection."""
+    res, text = request(method, path, raw if raw is not None else (None if body is None else json.dumps(body).encode()))
     try:
         return res.status, json.loads(text)
     except ValueError:
@@ -109,11 +114,7 @@ for what, method, path, body, raw, want in bad:
     status, reply = call(method, path, body, raw)
     err = reply.get("error", {}) if isinstance(reply, dict) else {}
     check(status == want and err.get("code") == want and err.get("message"), f"{what}: {status} {reply}")
-conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-conn.request("PUT", "/v1/tasks")
-res = conn.getresponse()
-res.read()
-conn.close()
+res, _ = request("PUT", "/v1/tasks")
 check(res.status == 405 and res.getheader("Allow") == "GET, POST", f"PUT /v1/tasks: {res.status}, Allow {res.getheader('Allow')}")
 status, reply = call("POST", "/v1/tasks", {"name": "x", "path": f"{tmp}/sst2.tsv"})
 check("sst2.tsv" in reply.get("error", {}).get("message", ""), f"a bad patch's error names its file: {reply}")

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <functional>
 #include <regex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -189,7 +190,8 @@ class service {
   void add(httplib::Server& svr, const std::string& method, const std::string& pattern, handler h) {
     if (method == "GET") svr.Get(pattern, guarded(std::move(h)));
     else if (method == "POST") svr.Post(pattern, guarded(std::move(h)));
-    else svr.Delete(pattern, guarded(std::move(h)));
+    else if (method == "DELETE") svr.Delete(pattern, guarded(std::move(h)));
+    else throw std::logic_error("service::add: no httplib registration for method " + method);
     methods_.emplace_back(std::regex(pattern), method);
   }
 

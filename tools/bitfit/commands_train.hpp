@@ -293,7 +293,7 @@ inline int run_train(int argc, char** argv) {
                                       "intermediate output output_layernorm embeddings_layernorm pooler, or all", "all", true},
                {"first-trainable-layer", "L", "bias terms below layer L (and the embeddings) stay frozen", "0"},
                {"-l,--learning-rate", "LR", "learning rate of the trained backbone parameters, and of the bias groups without one (0 freezes them)", "1e-3"},
-               {"head-learning-rate", "LR", "learning rate of the task head (default: --learning-rate)"},
+               {"head-learning-rate", "LR", "learning rate of the task head (default: --learning-rate; 0 freezes it)"},
                {"attention-learning-rate", "LR", "bitfit: of the attention biases bq bk bv bm1 (default: --learning-rate; 0 freezes them)"},
                {"mlp-learning-rate", "LR", "bitfit: of the MLP biases bm2 bm3 (default: --learning-rate; 0 freezes them)"},
                {"layernorm-learning-rate", "LR", "bitfit: of the LayerNorm biases bLN1 bLN2 emb_bLN (default: --learning-rate; 0 freezes them)"},
