@@ -9,19 +9,7 @@
 set -uo pipefail
 bitfit=$1 model=$2 data=$3 serve=${4:-}
 tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect_error "what" needle -- command...: non-zero exit, exactly one stderr line containing needle.
-expect_error() {
-  local what=$1 needle=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$? lines
-  lines=$(grep -v '^bitfit train: note:' "$tmp/err" | wc -l)
-  if ((rc == 0)); then fail "$what: exit 0"; fi
-  if ((lines != 1)); then fail "$what: $lines stderr lines: $(cat "$tmp/err")"; fi
-  grep -qF -- "$needle" "$tmp/err" || fail "$what: stderr lacks '$needle': $(cat "$tmp/err")"
-}
+source "$(dirname "$0")/common.sh"
 
 # craft_patch SRC DST TASK NUM_LABELS LABELS_JSON BIAS: SRC's bias tensors and metadata with another
 # task, num_labels and label list, and a head of NUM_LABELS outputs: the last one BIAS, the others 0
@@ -213,5 +201,4 @@ PY
 expect_error "resume of a run recorded without group rates, with one" "attention_learning_rate: was 0.001, now 0" -- \
   "$bitfit" "${groups[@]}" --resume
 
-if ((failures)); then echo "$failures failure(s)" >&2; exit 1; fi
-echo "cli: all checks passed (dev $right/872 reproduced from the patch)"
+finish cli "dev $right/872 reproduced from the patch"

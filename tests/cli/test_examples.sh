@@ -6,8 +6,7 @@
 set -uo pipefail
 sst2=$1 rte=$2 model=$3 data=$4
 tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+source "$(dirname "$0")/common.sh"
 
 "$sst2" "$model" "$data/glue/SST-2" "$tmp/sst2.safetensors" 64 1 >"$tmp/sst2.out" 2>&1 || fail "sst2: $(tail -3 "$tmp/sst2.out")"
 grep -Eq '^epoch 1: dev accuracy 0\.[0-9]{4} \(872 sentences\)' "$tmp/sst2.out" || fail "sst2: no dev line: $(cat "$tmp/sst2.out")"
@@ -34,8 +33,4 @@ expect_usage "$rte"
 "$rte" "$tmp/no-model" >/dev/null 2>"$tmp/err" && fail "rte with a missing model: exit 0"
 grep -q "^rte: .*no-model" "$tmp/err" || fail "rte with a missing model: $(cat "$tmp/err")"
 
-if ((failures)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "examples: all checks passed"
+finish examples

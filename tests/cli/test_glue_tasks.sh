@@ -9,8 +9,7 @@
 set -uo pipefail
 bitfit=$1 model=$2 data=$3 fixtures=$4
 tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+source "$(dirname "$0")/common.sh"
 small=(-m "$model" --max-train-examples 48 -e 1 -b 16 --max-seq-length 64 -s 3)
 
 # QNLI: no train.tsv here. One line naming the missing file, then train on a copy of dev.
@@ -103,5 +102,4 @@ done
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['layers'] > 0 and max(j['terms']['bq']) > 0 and max(j['terms']['bk']) < 0.1 * max(j['terms']['bq']), j" \
   "$tmp/fig/bias.json" || fail "plot bias-change: bq must change, bk (zero gradient) hardly"
 
-if ((failures)); then echo "$failures failure(s)" >&2; exit 1; fi
-echo "glue tasks: all checks passed"
+finish "glue tasks"

@@ -11,18 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 server=""
 trap '[[ -n "$server" ]] && kill "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect_error "what" needle -- command...: non-zero exit, exactly one stderr line containing needle.
-expect_error() {
-  local what=$1 needle=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$?
-  ((rc != 0)) || fail "$what: exit 0"
-  (($(wc -l <"$tmp/err") == 1)) || fail "$what: not one stderr line: $(cat "$tmp/err")"
-  grep -qF -- "$needle" "$tmp/err" || fail "$what: stderr lacks '$needle': $(cat "$tmp/err")"
-}
+source "$(dirname "$0")/common.sh"
 
 # Three real patches: a single-text task, a pair task, a regression (256 examples, 1 epoch).
 for t in SST-2:sst2 RTE:rte STS-B:stsb; do
@@ -94,8 +83,4 @@ PY
 expect_error "merge into a non-empty directory" "already exists" -- \
   "$bitfit" merge -m "$model" --patch "$tmp/rte/patch.safetensors" --output "$tmp/merged"
 
-if ((failures)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "serve: all checks passed"
+finish serve
