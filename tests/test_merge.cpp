@@ -67,3 +67,36 @@ TEST_CASE("merge: a regression head; refusals leave nothing behind") {
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(f.dir.path)) ++entries;
   CHECK(entries == 3);  // stsb.safetensors, stsb/ and bad.safetensors: nothing of "none"
 }
+
+TEST_CASE("merge: a tagger becomes a BertForTokenClassification, without the pooler") {
+  fixture f;
+  const std::vector<std::string> tags = {"ADJ", "NOUN", "PUNCT", "VERB"};
+  const auto pos = f.make_patch("pos.safetensors", "pos", tags, runtime_mask{bitfit_bq_bm2::bits()}, 9, /*per_token=*/true);
+  const auto out = f.dir / "tagger";
+  const auto info = merge_to_hf(test::model_dir(), pos, out);
+  CHECK(info.per_token);
+
+  sequence_classifier want{f.loaded.params, {}};
+  apply_patch(pos, want.params, want.head, f.loaded.id);
+  const safetensors_file file(out / "model.safetensors");
+  for (const auto& e : want.params.layout.entries) {
+    CAPTURE(e.name);
+    if (e.name.starts_with("pooler.")) {
+      CHECK_FALSE(file.contains("bert." + e.name));  // BertForTokenClassification has no pooler
+      continue;
+    }
+    const auto got = file.f32("bert." + e.name, std::span<const std::int64_t>(e.shape));
+    const std::span<const float> a = want.params.tensor(e);
+    CHECK(std::equal(a.begin(), a.end(), got.begin(), got.end()));
+  }
+  const std::int64_t C = 4, H = want.params.config.hidden_size;
+  const auto W = file.f32("classifier.weight", std::vector<std::int64_t>{C, H});
+  CHECK(std::equal(W.begin(), W.end(), want.head.W.begin()));
+
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(out / "config.json"));
+  CHECK(config["architectures"][0] == "BertForTokenClassification");
+  CHECK(config["finetuning_task"] == "pos");
+  CHECK(config["id2label"]["2"] == "PUNCT");
+  CHECK(config["label2id"]["VERB"] == 3);
+  CHECK_FALSE(config.contains("problem_type"));
+}

@@ -8,18 +8,7 @@
 set -uo pipefail
 bitfit=$1 model=$2 data=$3
 tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# expect_error "what" needle -- command...: non-zero exit, exactly one stderr line containing needle.
-expect_error() {
-  local what=$1 needle=$2; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-  local rc=$?
-  ((rc != 0)) || fail "$what: exit 0"
-  (($(wc -l <"$tmp/err") == 1)) || fail "$what: not one stderr line: $(cat "$tmp/err")"
-  grep -qF -- "$needle" "$tmp/err" || fail "$what: stderr lacks '$needle': $(cat "$tmp/err")"
-}
+source "$(dirname "$0")/common.sh"
 
 ud=$data/ud_english_ewt
 # A short real run: 256 training sentences, one epoch, UPOS.
@@ -80,10 +69,31 @@ assert words == m["dev"]["words"] and abs(right / words - m["dev"]["accuracy"]) 
 PY
 expect_error "predict --tagset xpos with a UPOS patch" "a UPOS tagger, not XPOS" -- \
   "$bitfit" predict -m "$model" --patch "$patch" --input "$tmp/blank.conllu" --output "$tmp/x.conllu" --tagset xpos
-expect_error "predict --logits with a tagger" "--logits: sequence patches only" -- \
-  "$bitfit" predict -m "$model" --patch "$patch" --input "$tmp/blank.conllu" --output "$tmp/x.conllu" --logits "$tmp/x.npy"
-expect_error "merge a tagger" "merge writes sequence classifiers only" -- \
-  "$bitfit" merge -m "$model" --patch "$patch" --output "$tmp/merged"
+# --logits: the head's outputs on every token (what scripts/check-merge compares with HF), the
+# tags unchanged by asking for them; merge: a BertForTokenClassification directory, no pooler.
+"$bitfit" predict -m "$model" --patch "$patch" --input "$tmp/blank.conllu" --output "$tmp/logits-tagged.conllu" \
+  --logits "$tmp/tokens.npy" >/dev/null 2>"$tmp/predict.err" || fail "predict --logits: $(cat "$tmp/predict.err")"
+"$bitfit" merge -m "$model" --patch "$patch" --output "$tmp/merged" 2>"$tmp/merge.err" || fail "merge a tagger: $(cat "$tmp/merge.err")"
+python3 - "$tmp" <<'PY' || fail "predict --logits or merge of a tagger (above)"
+import ast, json, struct, sys
+tmp = sys.argv[1]
+assert open(f"{tmp}/logits-tagged.conllu").read() == open(f"{tmp}/blank-tagged.conllu").read()
+words = json.load(open(f"{tmp}/run/metrics.json"))["best"]["dev"]["words"]
+raw = open(f"{tmp}/tokens.npy", "rb").read()
+n = struct.unpack_from("<H", raw, 8)[0]
+header = ast.literal_eval(raw[10:10 + n].decode())
+rows, tags = header["shape"]
+sentences = sum(1 for line in open(f"{tmp}/blank.conllu") if line.startswith("# text ="))
+assert header["descr"] == "<f4" and tags == 17 and len(raw) == 10 + n + 4 * rows * tags, header
+assert rows >= words + 2 * sentences, (rows, words, sentences)  # every word's pieces, [CLS] and [SEP]
+c = json.load(open(f"{tmp}/merged/config.json"))
+assert c["architectures"] == ["BertForTokenClassification"] and c["finetuning_task"] == "pos" and c["tagset"] == "UPOS", c
+assert len(c["id2label"]) == 17 and c["label2id"][c["id2label"]["16"]] == 16 and "problem_type" not in c, c
+with open(f"{tmp}/merged/model.safetensors", "rb") as f:
+    names = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+assert "classifier.weight" in names and "bert.embeddings.word_embeddings.weight" in names, sorted(names)[:5]
+assert not any(n.startswith("bert.pooler.") for n in names), "a pooler in a token classifier"
+PY
 printf '1\tHello\n' >"$tmp/bad.conllu"
 expect_error "predict a malformed CoNLL-U file" "bad.conllu:1:" -- \
   "$bitfit" predict -m "$model" --patch "$patch" --input "$tmp/bad.conllu" --output "$tmp/x.conllu"
@@ -102,8 +112,4 @@ printf '1\tHello\thello\tNOPE\tUH\t_\t0\troot\t_\t_\n\n' >"$tmp/ud/x-ud-dev.conl
 expect_error "a tag that train does not have" "x-ud-dev.conllu:1:" -- \
   "$bitfit" train -t pos -m "$model" --data-dir "$tmp/ud" -o "$tmp/r"
 
-if ((failures)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "pos: all checks passed"
+finish pos

@@ -31,7 +31,8 @@ inline int run_convert(int argc, char** argv) {
 
 inline int run_merge(int argc, char** argv) {
   options opt("merge", "Writes a backbone with a patch applied as a standalone Hugging Face BertForSequenceClassification "
-                       "directory (patched biases, classifier, labels in config.json).",
+                       "directory, or BertForTokenClassification for a POS patch (patched biases, classifier, labels "
+                       "in config.json).",
               {{"-m,--model-name,--model", "DIR|NAME", "the backbone the patch was trained on", "", false, true},
                {"patch", "FILE", "patch.safetensors (or a full checkpoint) from bitfit train", "", false, true},
                {"output", "DIR", "the HF directory to create (must not exist, or be empty)", "", false, true}});

@@ -254,10 +254,12 @@ inline train_task pos_train_task(const bert_tokenizer& tok, tag_column column, c
 }
 
 /// Tags for the words of CoNLL-U sentences by a per-token model: per sentence, per word, a tag
-/// id or -1 for a word without a prediction (cut at `max_len` tokens, counted in `cut`).
+/// id or -1 for a word without a prediction (cut at `max_len` tokens, counted in `cut`). With
+/// `logits`, also the head's outputs on every token (predict_tokens).
 inline std::vector<std::vector<int32_t>> tag_sentences(const sequence_classifier& m, const bert_tokenizer& tok,
                                                        const std::vector<conllu_sentence>& sentences, int max_len,
-                                                       int batch_size, std::size_t& cut) {
+                                                       int batch_size, std::size_t& cut,
+                                                       std::vector<float>* logits = nullptr) {
   std::vector<encoded_example> xs;
   std::vector<std::vector<int32_t>> word_ids;
   cut = 0;
@@ -268,7 +270,7 @@ inline std::vector<std::vector<int32_t>> tag_sentences(const sequence_classifier
     word_ids.push_back(std::move(enc.word_ids));
   }
   encoder_state<float> st;
-  const auto classes = predict_tokens(m, xs, st, batch_size);
+  const auto classes = predict_tokens(m, xs, st, batch_size, logits);
   std::vector<std::vector<int32_t>> out;
   out.reserve(sentences.size());
   for (std::size_t i = 0; i < sentences.size(); ++i)
@@ -633,14 +635,17 @@ inline int run_evaluate(int argc, char** argv) {
 
 /// `bitfit predict` with a POS patch: `input` (CoNLL-U) with the patch's column filled; words
 /// without a prediction (cut) get "_". Prints the accuracy if every word of the input has a
-/// tag of the set in that column (a labelled file: dev, test).
+/// tag of the set in that column (a labelled file: dev, test). With `logits_file`, also the
+/// head's outputs on every token, float32 (tokens, C).
 inline void predict_conllu(const patched_model& pm, const bert_tokenizer& tok, const std::filesystem::path& input,
-                           const std::filesystem::path& output, int max_len, int batch) {
+                           const std::filesystem::path& output, int max_len, int batch,
+                           const std::string& logits_file = "") {
   const std::string text = detail::read_file(input);  // kept whole: the output is this text, one column filled
   const auto sentences = parse_conllu(text, input.string());
   std::size_t cut = 0, words = 0, right = 0;
   bool labelled = true;
-  const auto pred = tag_sentences(pm.model, tok, sentences, max_len, batch, cut);
+  std::vector<float> logits;
+  const auto pred = tag_sentences(pm.model, tok, sentences, max_len, batch, cut, logits_file.empty() ? nullptr : &logits);
   std::vector<std::pair<std::size_t, std::string>> line_tags;
   for (std::size_t i = 0; i < sentences.size(); ++i)
     for (std::size_t w = 0; w < sentences[i].words.size(); ++w) {
@@ -653,6 +658,10 @@ inline void predict_conllu(const patched_model& pm, const bert_tokenizer& tok, c
       right += std::size_t(gold >= 0 && gold == tag);
     }
   write_file_atomic(output, with_tags(text, pm.tags.column, line_tags));
+  if (!logits_file.empty()) {
+    const auto C = std::size_t(pm.model.head.C);
+    write_npy(logits_file, logits, logits.size() / C, C);
+  }
   if (labelled && words)
     std::printf("%s\n", metrics_line({{"accuracy", double(right) / double(words)}, {"words", words}}).c_str());
   if (cut) std::fprintf(stderr, "bitfit predict: note: %zu words cut at %d tokens (tagged \"_\")\n", cut, max_len);
@@ -666,7 +675,8 @@ inline int run_predict(int argc, char** argv) {
                {"input", "FILE", "GLUE-format TSV of the patch's task, or CoNLL-U for a pos patch (labelled or not)", "", false, true},
                {"output", "FILE", "TSV predictions as the GLUE server reads them (index<TAB>prediction), or the CoNLL-U input with the patch's tag column filled; written atomically", "", false, true},
                {"tagset", "upos|xpos", "pos: the tag column, for patches that do not record it (must agree if they do)"},
-               {"logits", "FILE.npy", "sequence patches: also the head's outputs, float32 (N, C), to compare with other implementations"},
+               {"logits", "FILE.npy", "also the head's outputs, float32 (N, C), to compare with other implementations: per "
+                                       "sequence, or for a pos patch per token ([CLS] and [SEP] included, sentences in order)"},
                {"max-seq-length", "N", "truncate to N tokens (default: 128; pos: the model's maximum, so that every word is tagged)"},
                {"-b,--batch-size", "N", "sequences per forward pass", "64"},
                {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
@@ -678,8 +688,7 @@ inline int run_predict(int argc, char** argv) {
                          opt.has("tagset") ? opt.choice("tagset", {"upos", "xpos"}) : "");
   const int max_len = eval_max_len(opt, pm), batch = int(opt.integer("batch-size", 1, 4096));
   if (pm.per_token()) {
-    check(!opt.has("logits"), opt.prefix() + "--logits: sequence patches only (a tagger's outputs are per token)");
-    predict_conllu(pm, tok, opt.str("input"), opt.str("output"), max_len, batch);
+    predict_conllu(pm, tok, opt.str("input"), opt.str("output"), max_len, batch, opt.has("logits") ? opt.str("logits") : "");
     return 0;
   }
   const auto raw = read_glue_tsv(opt.str("input"), pm.task);

@@ -24,7 +24,7 @@ void usage(std::FILE* f) {
                "  evaluate   re-score a saved patch on a GLUE split\n"
                "  predict    apply a patch and predict a GLUE-format TSV\n"
                "  serve      serve patches of many tasks over one backbone (HTTP + JSON)\n"
-               "  merge      write backbone + patch as a standalone Hugging Face classifier\n"
+               "  merge      write backbone + patch as a standalone Hugging Face classifier (or tagger)\n"
                "  plot       learning curves, bias change per term and layer, results bars (SVG + PNG)\n"
                "  convert    write a TF or HF BERT checkpoint as a Hugging Face directory\n");
 }

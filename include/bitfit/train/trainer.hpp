@@ -258,14 +258,19 @@ inline std::vector<float> predict(const sequence_classifier& m, const std::vecto
   return predict(m, xs, st, batch_size);
 }
 
-/// Class ids of every token (argmax of a per-token head), per example, in input order.
+/// Class ids of every token (argmax of a per-token head), per example, in input order. With
+/// `logits`, also the head's outputs (N, C) for every token of every example in order, [CLS] and
+/// [SEP] included (`bitfit predict --logits` for a tagger).
 inline std::vector<std::vector<int>> predict_tokens(const sequence_classifier& m, const std::vector<encoded_example>& xs,
-                                                    encoder_state<float>& st, int batch_size = 64) {
+                                                    encoder_state<float>& st, int batch_size = 64,
+                                                    std::vector<float>* logits_out = nullptr) {
   check(m.head.per_token, "predict_tokens: needs a per-token head");
   std::vector<std::vector<int>> out;
   out.reserve(xs.size());
+  if (logits_out) logits_out->clear();
   const int C = m.head.C;
   detail::for_each_batch_logits(m, xs, st, batch_size, [&](const token_batch& batch, const std::vector<float>& logits) {
+    if (logits_out) logits_out->insert(logits_out->end(), logits.begin(), logits.end());
     for (int b = 0; b < batch.size(); ++b) {
       std::vector<int> classes;
       for (int n = batch.offsets[std::size_t(b)]; n < batch.offsets[std::size_t(b) + 1]; ++n) {
