@@ -18,6 +18,8 @@
 //     gradient on every token's last hidden state. Layers below l are neither cached nor run
 //     backward, so bitfit_all's time should fall with the layers run (counter `layers`); full
 //     ignores first_trainable_layer (it trains every weight) and is there as the baseline.
+//     rand_uniform and rand_row_col (weight_subset_mask) compute the weight gradient only at
+//     their BitFit-sized subsets' entries: against full, what the dense dW GEMMs cost them.
 //
 // Shapes: BERT-base (H 768, A 12, I 3072) and MiniLM (H 384, A 12, I 1536), B x T = 16x64 and
 // 32x128; the whole encoder at BERT-base (L 12) 16x64 only: at 32x128 the full baseline's caches
@@ -36,6 +38,7 @@
 #include "bench_common.hpp"
 
 #include <bitfit/model/encoder.hpp>
+#include <bitfit/train/param_subset.hpp>
 
 #include <benchmark/benchmark.h>
 #include <omp.h>
@@ -279,23 +282,33 @@ void BM_op_backward(benchmark::State& state, shape_case s, op o) {
 
 // ---- The whole encoder ----
 
+/// `subset` for weight_subset_mask: "uniform" or "row_col" (the trainer's BitFit-sized subsets).
 template <mask_policy Mask>
-void BM_encoder_backward(benchmark::State& state, shape_case s, int first_trainable_layer) {
+void BM_encoder_backward(benchmark::State& state, shape_case s, int first_trainable_layer, std::string subset = "") {
   const bert_config c = bench::shape(s.model);
   const auto p = bench::random_params(c);
   bert_params<float> g(c, Mask::weight_grads);
+  Mask mask{};
+  std::vector<unsigned char> keep;
+  if constexpr (is_weight_subset<Mask>) {
+    keep = subset == "row_col" ? random_row_col_subset(p.layout, p.layout.bias_size, 42)
+                               : random_uniform_subset(p.layout, p.layout.bias_size, 42);
+    mask.keep = keep.data(), mask.grad_base = g.data.data();
+  }
   const auto batch = bench::random_batch(s.B, s.T, c.vocab_size);
   const int N = batch.tokens(), L = c.num_hidden_layers;
   encoder_state<float> st;
   st.run_pooler = false;  // the pooler is a sequence head's business; the backward starts at dlast
-  encoder_forward(st, p, batch, Mask{}, train_drop, first_trainable_layer);
+  encoder_forward(st, p, batch, mask, train_drop, first_trainable_layer);
   const auto dlast = bench::random_floats(std::size_t(N) * c.hidden_size, 4);
-  time_loop(state, [&] { encoder_backward(g, st, p, batch, dlast.data(), Mask{}, train_drop); });
+  time_loop(state, [&] { encoder_backward(g, st, p, batch, dlast.data(), mask, train_drop); });
   // The layers run backward: the lowest trained one and those above it. The lowest computes no
-  // input gradient unless the embedding LayerNorm below it trains (st.lowest = -1).
+  // input gradient unless the embedding LayerNorm below it trains (st.lowest = -1). A weight
+  // subset's dot products (~0.1% of the dense dW) are not counted.
   const int stop = std::max(st.lowest, 0);
+  constexpr bool dense_dW = Mask::weight_grads && !is_weight_subset<Mask>;
   double flops = 0;
-  for (int l = stop; l < L; ++l) flops += layer_flops(c, s.B, s.T, Mask::weight_grads, l > stop || st.lowest < 0);
+  for (int l = stop; l < L; ++l) flops += layer_flops(c, s.B, s.T, dense_dW, l > stop || st.lowest < 0);
   set_rates(state, N, flops);
   state.counters["layers"] = L - stop;
   state.counters["cached_floats/token"] = double(st.saved_floats()) / N;
@@ -319,9 +332,12 @@ int main(int argc, char** argv) {
   }
   const shape_case encoder_shape{"base", 16, 64};
   const std::string encoder = "BM_encoder_backward/" + encoder_shape.label();
-  add(encoder + "/full/first_trainable_layer:0", BM_encoder_backward<full_mask>, encoder_shape, 0);
+  add(encoder + "/full/first_trainable_layer:0", BM_encoder_backward<full_mask>, encoder_shape, 0, "");
+  for (const char* subset : {"uniform", "row_col"})
+    add(encoder + "/rand_" + subset + "/first_trainable_layer:0", BM_encoder_backward<weight_subset_mask>, encoder_shape,
+        0, std::string(subset));
   for (int l : {0, 6, 11})
     add(encoder + "/bitfit_all/first_trainable_layer:" + std::to_string(l), BM_encoder_backward<bitfit_all>,
-        encoder_shape, l);
+        encoder_shape, l, "");
   return bench::run_benchmarks(argc, argv);
 }

@@ -5,12 +5,14 @@
 // exactness contracts between mask policies: a smaller mask computes exactly the corresponding
 // entries of a larger one, a runtime mask exactly those of the equivalent compile-time mask.
 #include <bitfit/model/encoder.hpp>
+#include <bitfit/train/param_subset.hpp>
 
 #include "tiny_model.hpp"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <string>
 #include <utility>
@@ -136,6 +138,41 @@ TEST_CASE("encoder: a gradient on every token's hidden state (token tasks) match
       if (e.name.find("word_embeddings") == std::string::npos)  // rows the batch does not use: see above
         check_gradient(e.name + " (full)", loss, f.p.tensor(e).data(), gw.tensor(e).data(), e.numel);
     }
+  }
+}
+
+TEST_CASE("encoder: weight_subset_mask computes full_mask's weight gradient at the marked entries only") {
+  for (const bool rows_cols : {false, true}) {
+    CAPTURE(rows_cols);
+    encoder_fixture f(active_dropout);
+    const auto& layout = f.p.layout;
+    const auto keep = rows_cols ? random_row_col_subset(layout, layout.bias_size, 5)
+                                : random_uniform_subset(layout, layout.bias_size, 5);
+    bert_params<double> full(f.cfg, true), sub(f.cfg, true);
+    f.gradient(full, full_mask{});
+    weight_subset_mask mask;
+    mask.keep = keep.data(), mask.grad_base = sub.data.data();
+    f.gradient(sub, mask);
+    std::size_t marked_in_matrices = 0, unmarked_nonzero = 0, far = 0, dense_differ = 0;
+    for (const auto& e : layout.entries) {
+      // The matrices of linear layers (the GEMM block and the pooler's) take the subset path;
+      // everything else (biases, gains, embedding tables) is computed as under full_mask.
+      const bool matrix = e.is_gemm || e.name == "pooler.dense.weight";
+      for (std::size_t i = e.offset; i < e.offset + e.numel; ++i) {
+        if (!matrix) {
+          dense_differ += sub.data[i] != full.data[i];
+        } else if (keep[i]) {
+          ++marked_in_matrices;
+          far += std::abs(sub.data[i] - full.data[i]) > 1e-12 * (1.0 + std::abs(full.data[i]));
+        } else {
+          unmarked_nonzero += sub.data[i] != 0.0;
+        }
+      }
+    }
+    CHECK(marked_in_matrices > 0);
+    CHECK(far == 0);
+    CHECK(unmarked_nonzero == 0);
+    CHECK(dense_differ == 0);
   }
 }
 

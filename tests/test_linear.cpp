@@ -88,6 +88,33 @@ TEST_CASE("linear_backward<false> computes dinp and db but leaves dW untouched")
   CHECK(dW == dW_before);
 }
 
+TEST_CASE("linear_weight_backward_subset: dW at the marked entries (finite differences), nothing elsewhere") {
+  linear_case c;
+  // A random scatter, one whole row and one whole column (rand_uniform's and rand_row_col's shapes).
+  std::vector<unsigned char> keep(O * I, 0);
+  test::rng r(7);
+  for (auto& k : keep) k = r.vector(1)[0] > 0.6;
+  for (int i = 0; i < I; ++i) keep[2 * I + i] = 1;
+  for (int o = 0; o < O; ++o) keep[o * I + 3] = 1;
+  auto dW = r.vector(O * I);  // accumulated into: the marked entries gain dW, the rest stay
+  const auto before = dW;
+  linear_weight_backward_subset(dW.data(), keep.data(), c.R.data(), c.x.data(), N, I, O);
+  std::vector<double> dense(O * I, 0.0);
+  linear_backward<true>(static_cast<double*>(nullptr), dense.data(), static_cast<double*>(nullptr), c.R.data(),
+                        c.x.data(), c.W.data(), N, I, O);
+  std::vector<double> marked(O * I, 0.0);
+  for (std::size_t e = 0; e < keep.size(); ++e) {
+    CAPTURE(e);
+    if (keep[e]) CHECK(dW[e] == doctest::Approx(before[e] + dense[e]).epsilon(1e-13));
+    else CHECK(dW[e] == before[e]);
+    marked[e] = keep[e] ? dW[e] - before[e] : 0.0;
+  }
+  auto loss = [&] { return c.loss(); };
+  // Finite differences at the marked entries.
+  for (std::size_t e = 0; e < keep.size(); ++e)
+    if (keep[e]) check_gradient("dW[marked]", loss, c.W.data() + e, marked.data() + e, 1);
+}
+
 TEST_CASE("linear_backward skips null gradients") {
   linear_case c;
   std::vector<double> dW_t(O * I, 0.0);

@@ -364,7 +364,7 @@ TEST_CASE("trainer: rand_uniform and rand_row_col update exactly their BitFit-si
     tiny_task t;
     const auto before = t.model.params.data;
     const auto opt = tiny_options(type);
-    bitfit::trainer<bitfit::full_mask> tr(t.model, opt);
+    bitfit::trainer<bitfit::weight_subset_mask> tr(t.model, opt);
     const auto& layout = t.model.params.layout;
     const auto keep = type == bitfit::fine_tune_type::rand_uniform
                           ? bitfit::random_uniform_subset(layout, layout.bias_size, opt.seed)
@@ -466,7 +466,8 @@ TEST_CASE("trainer: a run resumed from save_state ends bit-identical to an unint
   }
   SUBCASE("frozen (head only)") { check_resume<bitfit::frozen_mask>(resume_options(bitfit::fine_tune_type::frozen)); }
   SUBCASE("full_ft") { check_resume<bitfit::full_mask>(resume_options(bitfit::fine_tune_type::full_ft)); }
-  SUBCASE("rand_uniform") { check_resume<bitfit::full_mask>(resume_options(bitfit::fine_tune_type::rand_uniform)); }
+  SUBCASE("rand_uniform") { check_resume<bitfit::weight_subset_mask>(resume_options(bitfit::fine_tune_type::rand_uniform)); }
+  SUBCASE("rand_row_col") { check_resume<bitfit::weight_subset_mask>(resume_options(bitfit::fine_tune_type::rand_row_col)); }
 }
 
 TEST_CASE("trainer: a state saved under a compiled preset resumes under the equivalent runtime mask") {

@@ -131,7 +131,6 @@ template <mask_policy Mask, class T>
 void pooler_backward(T* dlast, bert_params<T>& g, encoder_state<T>& st, const bert_params<T>& p,
                      const token_batch& batch, const T* dpooled, const Mask& mask) {
   static_assert(Mask::computes_grads, "pooler_backward needs a gradient-computing mask");
-  constexpr bool W = Mask::weight_grads;
   const int N = batch.tokens(), B = batch.size(), H = p.config.hidden_size;
   // pooled = tanh(cls W_p^T + b_p)
   auto& dpre = st.dpre;
@@ -140,7 +139,7 @@ void pooler_backward(T* dlast, bert_params<T>& g, encoder_state<T>& st, const be
   T* dpool_b = Mask::may_train(term::pooler_b) && mask.trains(term::pooler_b) ? g.pooler_b : nullptr;
   auto& dcls = st.dcls;
   dcls.assign(std::size_t(B) * H, T(0));
-  linear_backward<W>(dcls.data(), g.pooler_W, dpool_b, dpre.data(), st.cls.data(), p.pooler_W, B, H, H);
+  detail::masked_linear_backward(mask, dcls.data(), g.pooler_W, dpool_b, dpre.data(), st.cls.data(), p.pooler_W, B, H, H);
   std::fill_n(dlast, std::size_t(N) * H, T(0));
   for (int b = 0; b < B; ++b)
     std::copy_n(dcls.data() + std::size_t(b) * H, H, dlast + std::size_t(batch.offsets[std::size_t(b)]) * H);

@@ -78,6 +78,20 @@ struct layer_scratch {
   }
 };
 
+namespace detail {
+/// linear_backward under `Mask`: dW as a dense GEMM (full_mask), only at the entries a random
+/// subset marks (weight_subset_mask), or not at all (bias-only policies, which contain no dW code).
+template <mask_policy Mask, class T>
+void masked_linear_backward(const Mask& mask, T* dinp, T* dW, T* db, const T* dout, const T* inp, const T* W, int N,
+                            int I, int O, const bf16* W16 = nullptr, bool accumulate_dinp = true) {
+  constexpr bool subset = is_weight_subset<Mask>;
+  linear_backward<Mask::weight_grads && !subset>(dinp, dW, db, dout, inp, W, N, I, O, W16, accumulate_dinp);
+  if constexpr (subset) {
+    if (dW) linear_weight_backward_subset(dW, mask.keep_of(dW), dout, inp, N, I, O);
+  }
+}
+}  // namespace detail
+
 /// out (N, H) = layer(inp (N, H)). Fills `cache` as described on layer_cache for `Mask`.
 template <mask_policy Mask, class T>
 void encoder_layer_forward(T* out, layer_cache<T>& cache, const T* inp, const layer_params<T>& p,
@@ -107,7 +121,8 @@ void encoder_layer_forward(T* out, layer_cache<T>& cache, const T* inp, const la
 /// Backward of encoder_layer_forward for a gradient-computing policy.
 /// dout (N, H) is read; dinp (N, H) is overwritten with the input gradient unless null (the
 /// lowest layer that trains anything needs no input gradient). Accumulates into the gradient
-/// views in `g` the terms that `mask` trains, and the weights only when Mask::weight_grads.
+/// views in `g` the terms that `mask` trains, and the weights only when Mask::weight_grads (for a
+/// weight_subset_mask, only at its marked entries).
 /// `inp` is the layer input, read only for dW_qkv (may be null in bias-only instantiations).
 template <mask_policy Mask, class T>
 void encoder_layer_backward(T* dinp, const layer_params<T>& g, const T* dout,
@@ -130,17 +145,18 @@ void encoder_layer_backward(T* dinp, const layer_params<T>& g, const T* dout,
   // out = LN2(Dropout(h4 W_m3^T + b_m3) + h3): d_h to the MLP, d_sum = the residual's share of dh3
   residual_layernorm_backward<W>(d_h, d_sum, g.gLN2, grad_of(term::bLN2, g.bLN2), grad_of(term::bm3, g.bm3), dout,
                                  c.xhat2.data(), c.rstd2.data(), p.gLN2, N, H, drop.h5);
-  linear_backward<W>(d_mid, g.Wm3, static_cast<T*>(nullptr), d_h, W ? c.h4.data() : nullptr, p.Wm3, N, I, H, p.Wm316,
-                     overwrite);
+  detail::masked_linear_backward(mask, d_mid, g.Wm3, static_cast<T*>(nullptr), d_h, W ? c.h4.data() : nullptr, p.Wm3,
+                                 N, I, H, p.Wm316, overwrite);
   // h4 = GELU(h3 W_m2^T + b_m2); dh3 = residual + MLP path
   gelu_backward(d_mid, d_mid, c.h4pre.data(), std::ptrdiff_t(N) * I, cfg.activation());
-  linear_backward<W>(d_sum, g.Wm2, grad_of(term::bm2, g.bm2), d_mid, W ? c.h3.data() : nullptr, p.Wm2, N, H, I, p.Wm216);
+  detail::masked_linear_backward(mask, d_sum, g.Wm2, grad_of(term::bm2, g.bm2), d_mid, W ? c.h3.data() : nullptr, p.Wm2,
+                                 N, H, I, p.Wm216);
   // h3 = LN1(Dropout(h1 W_m1^T + b_m1) + x): d_sum (in place) to the attention output, and the
   // residual's share of dx straight into dinp (null when nothing below needs it)
   residual_layernorm_backward<W>(d_sum, dinp, g.gLN1, grad_of(term::bLN1, g.bLN1), grad_of(term::bm1, g.bm1), d_sum,
                                  c.xhat1.data(), c.rstd1.data(), p.gLN1, N, H, drop.h2);
-  linear_backward<W>(d_ctx, g.Wm1, static_cast<T*>(nullptr), d_sum, W ? c.ctx.data() : nullptr, p.Wm1, N, H, H, p.Wm116,
-                     overwrite);
+  detail::masked_linear_backward(mask, d_ctx, g.Wm1, static_cast<T*>(nullptr), d_sum, W ? c.ctx.data() : nullptr, p.Wm1,
+                                 N, H, H, p.Wm116, overwrite);
   // h1 = attention(q, k, v)
   attention_backward(s.dqkv.data(), d_ctx, c.qkv.data(), c.P.data(), offsets, H, A, drop.attn);
   // b_q, b_k, b_v: column sums of the three blocks of dqkv.
@@ -150,7 +166,8 @@ void encoder_layer_backward(T* dinp, const layer_params<T>& g, const T* dout,
     if (db) bias_backward(db, s.dqkv.data() + j * H, N, H, 3 * H);
   }
   // x feeds both the residual into LN1 (already in dinp) and the q, k, v projections.
-  linear_backward<W>(dinp, g.Wqkv, static_cast<T*>(nullptr), s.dqkv.data(), inp, p.Wqkv, N, H, 3 * H, p.Wqkv16);
+  detail::masked_linear_backward(mask, dinp, g.Wqkv, static_cast<T*>(nullptr), s.dqkv.data(), inp, p.Wqkv, N, H, 3 * H,
+                                 p.Wqkv16);
 }
 
 }  // namespace bitfit

@@ -83,6 +83,27 @@ struct full_mask {
   constexpr bool trains(term) const { return true; }
 };
 
+/// Every bias and gain, and the weight entries a random subset marks: the paper's rand_uniform and
+/// rand_row_col baselines (param_subset.hpp). A separate instantiation from full_mask because its
+/// backward computes each weight gradient only at the marked entries
+/// (linear_weight_backward_subset), not as a dense GEMM; the other gradients, cheap, are dense
+/// and the trainer masks them. `keep` spans the flat parameter buffer (1 = trained) and
+/// `grad_base` is the start of the gradient buffer, whose offsets match it.
+struct weight_subset_mask {
+  static constexpr bool computes_grads = true;
+  static constexpr bool weight_grads = true;
+  static constexpr bool weight_subset = true;
+  static constexpr bool may_train(term) { return true; }
+  constexpr bool trains(term) const { return true; }
+  const unsigned char* keep = nullptr;
+  const void* grad_base = nullptr;
+  /// The marks of the gradient tensor at `grad` (a view into the gradient buffer).
+  template <class T>
+  const unsigned char* keep_of(const T* grad) const {
+    return keep + (grad - static_cast<const T*>(grad_base));
+  }
+};
+
 /// No gradients at all: inference. The forward keeps nothing for a backward.
 struct no_grad {
   static constexpr bool computes_grads = false;
@@ -104,7 +125,7 @@ struct runtime_mask {
   }
 };
 
-/// A mask policy: trainable_mask<...>, full_mask, no_grad or runtime_mask.
+/// A mask policy: trainable_mask<...>, full_mask, weight_subset_mask, no_grad or runtime_mask.
 template <class M>
 concept mask_policy = requires(const M m, term t) {
   { M::computes_grads } -> std::convertible_to<bool>;
@@ -112,6 +133,10 @@ concept mask_policy = requires(const M m, term t) {
   { M::may_train(t) } -> std::convertible_to<bool>;
   { m.trains(t) } -> std::convertible_to<bool>;
 };
+
+/// Whether a policy computes weight gradients only at marked entries (weight_subset_mask).
+template <mask_policy M>
+inline constexpr bool is_weight_subset = requires { requires M::weight_subset; };
 
 /// Whether the mask trains any per-layer term.
 template <mask_policy M>

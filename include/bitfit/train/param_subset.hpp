@@ -2,8 +2,10 @@
 /// @file param_subset.hpp
 /// The paper's random-subset baselines (original run_glue.py fine-tune types `rand_uniform` and
 /// `rand_row_col`): train as many parameters as BitFit does, but chosen at random among all
-/// encoder parameters. They run the full backward and mask the gradient, so they cost what full
-/// fine-tuning costs; only the update is sparse.
+/// encoder parameters. Their backward (weight_subset_mask, mask.hpp) computes the input
+/// gradients as every policy does, the cheap gradients (biases, gains, embedding rows) densely,
+/// and each weight matrix's gradient only at the subset's entries (linear_weight_backward_subset):
+/// no dense dW GEMM. The trainer zeroes the gradient outside the subset before the update.
 
 #include <bitfit/model/params.hpp>
 #include <bitfit/ops/dropout.hpp>

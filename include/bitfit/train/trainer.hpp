@@ -379,6 +379,10 @@ class trainer {
       else if (opt.type == fine_tune_type::rand_row_col)
         keep_ = random_row_col_subset(layout, layout.bias_size, opt.seed);
       add_span("bert", {std::int64_t(layout.total_size)}, m_.params.data, grads_.data, opt.rate(lr_group::backbone), keep_);
+      if constexpr (is_weight_subset<Mask>) {
+        check(!keep_.empty(), "trainer: a weight-subset policy needs rand_uniform or rand_row_col");
+        mask_.keep = keep_.data(), mask_.grad_base = grads_.data.data();
+      }
     } else {
       const int L = m_.params.config.num_hidden_layers;
       for (const auto& e : layout.entries) {
@@ -394,6 +398,11 @@ class trainer {
     add_span("classifier.weight", {m_.head.C, m_.head.H}, m_.head.W, dhead_.W, opt.rate(lr_group::head));
     add_span("classifier.bias", {m_.head.C}, m_.head.b, dhead_.b, opt.rate(lr_group::head));
   }
+  // The spans and a weight_subset_mask point into this object's own buffers: no copies (a move
+  // keeps the buffers where they are).
+  trainer(const trainer&) = delete;
+  trainer& operator=(const trainer&) = delete;
+  trainer(trainer&&) noexcept = default;
 
   /// Parameters updated by this trainer (a bias-only trainer: the trained bias entries).
   std::size_t trained_parameters() const {
@@ -613,10 +622,13 @@ class trainer {
 template <class F>
 decltype(auto) with_trainer(sequence_classifier& model, const train_options& opt, F&& f) {
   switch (opt.type) {
-    case fine_tune_type::full_ft:
+    case fine_tune_type::full_ft: {
+      trainer<full_mask> t(model, opt);
+      return f(t);
+    }
     case fine_tune_type::rand_uniform:
     case fine_tune_type::rand_row_col: {
-      trainer<full_mask> t(model, opt);
+      trainer<weight_subset_mask> t(model, opt);
       return f(t);
     }
     case fine_tune_type::frozen: {
