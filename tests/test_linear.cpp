@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <vector>
 
@@ -113,6 +114,38 @@ TEST_CASE("linear_weight_backward_subset: dW at the marked entries (finite diffe
   // Finite differences at the marked entries.
   for (std::size_t e = 0; e < keep.size(); ++e)
     if (keep[e]) check_gradient("dW[marked]", loss, c.W.data() + e, marked.data() + e, 1);
+}
+
+TEST_CASE("linear_weight_backward_subset does not depend on where its inputs lie") {
+  constexpr int n = 37, in = 6, out = 4;  // 37 tokens: vectorised dot products with a remainder
+  test::rng r(13);
+  const auto dout = r.vector(n * out), x = r.vector(n * in);
+  std::vector<unsigned char> keep(out * in, 1);
+  std::vector<double> a(out * in, 0.0), b(out * in, 0.0);
+  linear_weight_backward_subset(a.data(), keep.data(), dout.data(), x.data(), n, in, out);
+  std::vector<double> dout1(dout.size() + 1), x1(x.size() + 3);  // other alignments
+  std::copy(dout.begin(), dout.end(), dout1.begin() + 1);
+  std::copy(x.begin(), x.end(), x1.begin() + 3);
+  linear_weight_backward_subset(b.data(), keep.data(), dout1.data() + 1, x1.data() + 3, n, in, out);
+  CHECK(a == b);
+}
+
+TEST_CASE("linear_weight_backward_subset at a size that runs in parallel matches the dense dW") {
+  constexpr int n = 300, in = 256, out = 260;  // N·I and N·O above the parallel thresholds
+  test::rng r(17);
+  const auto dout = r.vector(n * out), x = r.vector(n * in), W = r.vector(out * in);
+  std::vector<unsigned char> keep(out * in, 0);
+  for (std::size_t e = 0; e < keep.size(); e += 97) keep[e] = 1;
+  for (int i = 0; i < in; ++i) keep[5 * in + i] = 1;  // a whole row
+  std::vector<double> sub(out * in, 0.0), dense(out * in, 0.0);
+  for (int pass = 0; pass < 2; ++pass)  // the second call reuses the scratch of the first
+    linear_weight_backward_subset(sub.data(), keep.data(), dout.data(), x.data(), n, in, out);
+  linear_backward<true>(static_cast<double*>(nullptr), dense.data(), static_cast<double*>(nullptr), dout.data(),
+                        x.data(), W.data(), n, in, out);
+  std::size_t wrong = 0;
+  for (std::size_t e = 0; e < keep.size(); ++e)
+    wrong += keep[e] ? std::abs(sub[e] - 2 * dense[e]) > 1e-10 : sub[e] != 0.0;
+  CHECK(wrong == 0);
 }
 
 TEST_CASE("linear_backward skips null gradients") {

@@ -3,6 +3,7 @@
 /// Dense layer y = x W^T + b with PyTorch's (out, in) weight layout. The products go through the
 /// GEMM seam (gemm.hpp): fp32 weights `W`, or frozen weights stored in bf16 (`W16`, W null).
 
+#include <bitfit/core/buffer.hpp>
 #include <bitfit/core/error.hpp>
 #include <bitfit/core/view.hpp>
 #include <bitfit/ops/gemm.hpp>
@@ -77,17 +78,28 @@ void linear_weight_backward_subset(T* dW, const unsigned char* keep, const T* do
                                    int O) {
   using vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
   const std::size_t n = std::size_t(N), in = std::size_t(I), out = std::size_t(O);
+  // Every row of inpT and col starts on a 64-byte boundary (buffer.hpp), so that each dot
+  // product's rounding depends on its inputs only, not on where the scratch lies: a resumed run
+  // must repeat an uninterrupted one bit for bit.
+  constexpr std::size_t per_line = detail::buffer_alignment / sizeof(T);
+  const std::size_t stride = (n + per_line - 1) / per_line * per_line;
   std::vector<unsigned char> needed(in, 0);
   for (std::size_t o = 0; o < out; ++o)
     for (std::size_t i = 0; i < in; ++i) needed[i] |= keep[o * in + i];
-  std::vector<T> inpT(in * n);  // (I, N), rows that no kept entry reads left unset
+  // (I, stride): inp's columns that a kept entry reads. Kept between calls (a training step makes
+  // ~6 per layer): a fresh buffer would be zeroed and faulted in, megabytes each time. It is the
+  // calling thread's; the parallel regions reach it through inpT, never by name (in a worker
+  // thread the name is another, empty, thread_local buffer).
+  static thread_local buffer<T> scratch;
+  if (scratch.size() < in * stride) scratch.resize(in * stride);
+  T* const inpT = scratch.data();
 #pragma omp parallel for schedule(static) if (N * I > 65536)
   for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(in); ++i)
     if (needed[std::size_t(i)])
-      for (std::size_t t = 0; t < n; ++t) inpT[std::size_t(i) * n + t] = inp[t * in + std::size_t(i)];
+      for (std::size_t t = 0; t < n; ++t) inpT[std::size_t(i) * stride + t] = inp[t * in + std::size_t(i)];
 #pragma omp parallel if (N * O > 65536)
   {
-    std::vector<T> col(n);  // dout[:, o]
+    buffer<T> col(n);  // dout[:, o]
 #pragma omp for schedule(dynamic, 16)
     for (std::ptrdiff_t o = 0; o < std::ptrdiff_t(out); ++o) {
       const unsigned char* k = keep + std::size_t(o) * in;
@@ -98,7 +110,7 @@ void linear_weight_backward_subset(T* dW, const unsigned char* keep, const T* do
           for (std::size_t t = 0; t < n; ++t) col[t] = dout[t * out + std::size_t(o)];
           gathered = true;
         }
-        dW[std::size_t(o) * in + i] += vec(col.data(), N).dot(vec(inpT.data() + i * n, N));
+        dW[std::size_t(o) * in + i] += vec(col.data(), N).dot(vec(inpT + i * stride, N));
       }
     }
   }
