@@ -61,7 +61,7 @@ inline token_batch random_batch(int B, int T, int vocab, std::uint64_t seed = 7)
 /// Puts the CPU model, its features, oneDNN's instruction set and the fp32 GEMM backend in the
 /// benchmark's context (beside every timing, as the project asks).
 inline void add_machine_context() {
-  benchmark::AddCustomContext("cpu_model", this_cpu().model);
+  benchmark::AddCustomContext("cpu_model", this_cpu().describe());
   benchmark::AddCustomContext("cpu_features", this_cpu().features());
   benchmark::AddCustomContext("onednn_isa", onednn_isa());
   benchmark::AddCustomContext("gemm_backend", std::string(backend_name(current_gemm_backend())));

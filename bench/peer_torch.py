@@ -109,9 +109,18 @@ def mapped_blas():
 
 def machine_info(torch):
     """CPU model and the torch build's compute back-ends, recorded in every JSON line."""
+    fields = {}
     with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
-                   "unknown")
+        for line in f:
+            if not line.strip():
+                break  # the first processor's block is enough
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    # As bitfit's cpu_info::describe(): the brand string alone ("AMD EPYC") names several generations.
+    cpu = fields.get("model name", "unknown")
+    if "cpu family" in fields:
+        cpu += f' (family {fields["cpu family"]}, model {fields.get("model", "?")}, stepping {fields.get("stepping", "?")})'
+
     config = torch.__config__.show()
     onednn = re.search(r"(?:MKL-DNN|oneDNN) v([\w.]+)", config)
     capability = re.search(r"CPU capability usage: (\S+)", config)

@@ -9,7 +9,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <fstream>
 #include <limits>
+#include <map>
+#include <string>
 #include <vector>
 
 using namespace bitfit;
@@ -92,6 +95,27 @@ TEST_CASE("every fp32 backend computes the three products of a dense layer to fp
     gemm_atb_accumulate(C3.data(), At.data(), Bt.data(), M, N, K);
     CHECK(rel_error_abt(C3, A, B, M, N, K) < 1e-6);
   }
+}
+
+TEST_CASE("cpu_info: family, model and stepping as the kernel decodes them (/proc/cpuinfo), in describe()") {
+  const auto& c = this_cpu();
+  std::ifstream in("/proc/cpuinfo");
+  std::map<std::string, std::string> fields;  // the first processor's block
+  for (std::string line; std::getline(in, line) && !line.empty();)
+    if (const auto colon = line.find(':'); colon != std::string::npos) {
+      std::string key = line.substr(0, colon);
+      while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+      fields[key] = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    }
+  if (!fields.count("cpu family")) {
+    MESSAGE("skipped: no x86 /proc/cpuinfo here; describe() = " << c.describe());
+    return;
+  }
+  CHECK(c.family == std::stoi(fields["cpu family"]));
+  CHECK(c.model_number == std::stoi(fields["model"]));
+  CHECK(c.stepping == std::stoi(fields["stepping"]));
+  CHECK(c.describe() == c.model + " (family " + fields["cpu family"] + ", model " + fields["model"] + ", stepping " +
+                            fields["stepping"] + ")");
 }
 
 TEST_CASE("bf16 weights: the products agree with fp32 within bf16 rounding (2^-8 relative per factor)") {

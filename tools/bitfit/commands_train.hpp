@@ -399,7 +399,7 @@ inline int run_train(int argc, char** argv) {
   nlohmann::json metrics = run_config;
   metrics.update({{"model", model_dir.string()},
                   {"gemm_backend", std::string(backend_name(current_gemm_backend()))},
-                  {"cpu", this_cpu().model},
+                  {"cpu", this_cpu().describe()},
                   {"primary_metric", metric},
                   {"dev_examples", dev.front().xs.size()},
                   {"epoch", nlohmann::json::array()}});
@@ -483,8 +483,9 @@ inline int run_train(int argc, char** argv) {
         });
         const double secs = r.seconds;
         const auto eval_start = std::chrono::steady_clock::now();
+        // The CPU beside each epoch's timings: a resumed run may finish on another machine.
         nlohmann::json e = {{"epoch", epoch}, {"step", step}, {"train_loss", r.loss}, {"seconds", secs},
-                            {"tokens_per_s", r.tokens_per_s}};
+                            {"tokens_per_s", r.tokens_per_s}, {"cpu", this_cpu().describe()}};
         for (const auto& d : dev) e[d.name] = tt.score(model, d.xs, eval_state);
         if (train_eval) e["train"] = tt.score(model, train, eval_state);
         e["eval_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - eval_start).count();

@@ -18,10 +18,21 @@ namespace bitfit {
 /// registers it needs (XCR0), and the CPU's brand string for benchmark tables.
 struct cpu_info {
   std::string model;          ///< e.g. "AMD EPYC 9R14 96-Core Processor"
+  int family = 0;             ///< CPUID family, model and stepping (extended fields applied, as
+  int model_number = 0;       ///< /proc/cpuinfo shows them): a brand string such as "AMD EPYC"
+  int stepping = 0;           ///< names several generations, these tell them apart
   bool avx2 = false;          ///< AVX2 + FMA, with YMM state enabled
   bool avx512f = false;       ///< AVX-512 Foundation, with ZMM state enabled
   bool avx512_bf16 = false;   ///< VDPBF16PS (Cooper Lake, Zen 4)
   bool amx_bf16 = false;      ///< AMX tiles with BF16 (Sapphire Rapids)
+
+  /// The brand string with the CPUID signature, e.g. "AMD EPYC (family 25, model 17, stepping 1)":
+  /// what every timing is reported beside.
+  std::string describe() const {
+    if (family == 0) return model;
+    return model + " (family " + std::to_string(family) + ", model " + std::to_string(model_number) + ", stepping " +
+           std::to_string(stepping) + ")";
+  }
 
   /// The features as one line, for logs and benchmark tables.
   std::string features() const {
@@ -59,6 +70,12 @@ inline cpu_info read_cpu_info() {
   }
   if (c.model.empty()) c.model = "unknown x86-64";
   if (!__get_cpuid(1, &a, &b, &cx, &d)) return c;
+  // Leaf 1 EAX: stepping [3:0], model [7:4], family [11:8], extended model [19:16] and extended
+  // family [27:20] (the extended model counts for family 6 and 15 and up).
+  const int base_family = int((a >> 8) & 0xf), base_model = int((a >> 4) & 0xf);
+  c.family = base_family == 0xf ? base_family + int((a >> 20) & 0xff) : base_family;
+  c.model_number = base_family == 0x6 || base_family == 0xf ? (int((a >> 16) & 0xf) << 4) + base_model : base_model;
+  c.stepping = int(a & 0xf);
   const bool osxsave = cx & (1u << 27), fma = cx & (1u << 12);
   if (!osxsave) return c;
   const unsigned long long xcr0 = xgetbv0();
