@@ -2,8 +2,8 @@
 /// @file merge.hpp
 /// One task as a standalone model: a backbone with a patch applied, written as a Hugging Face
 /// BertForSequenceClassification (or, for a tagger, BertForTokenClassification) directory for
-/// tools that know nothing of patches (HF transformers, ONNX exporters, other servers). The patch stays the compact form (~0.4 MB at
-/// BERT-base); the merged directory is a whole model (~440 MB).
+/// tools that know nothing of patches (HF transformers, ONNX exporters, other servers). The patch
+/// stays the compact form (~0.4 MB at BERT-base); the merged directory is a whole model (~440 MB).
 
 #include <bitfit/model/convert.hpp>
 #include <bitfit/train/head.hpp>
