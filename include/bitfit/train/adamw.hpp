@@ -26,14 +26,12 @@ struct adam_moments {
   explicit adam_moments(std::size_t n = 0) : m(n, T(0)), v(n, T(0)) {}
 };
 
-/// One update of `param` from `grad` at step `t` (1-based) with learning rate `lr`.
-/// Entries with `keep[i] == 0` are left untouched (used for random parameter subsets); `keep`
-/// may be empty (every entry is updated). With `lr == 0` the moments still advance (as torch's
-/// do for a parameter group of rate 0) and `param` stays bit for bit as it was (subtracting
-/// 0·m/denom would turn a -0.0 into +0.0).
+/// One update of `param` from `grad` at step `t` (1-based) with learning rate `lr`. With
+/// `lr == 0` the moments still advance (as torch's do for a parameter group of rate 0) and
+/// `param` stays bit for bit as it was (subtracting 0·m/denom would turn a -0.0 into +0.0).
 template <class T>
 void adamw_update(std::span<T> param, std::span<const T> grad, adam_moments<T>& s,
-                  const adamw_config& c, double lr, long t, std::span<const unsigned char> keep = {}) {
+                  const adamw_config& c, double lr, long t) {
   const double bc1 = 1.0 - std::pow(c.beta1, double(t));
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(c.beta2, double(t)));
   const T b1 = T(c.beta1), b2 = T(c.beta2);
@@ -42,7 +40,6 @@ void adamw_update(std::span<T> param, std::span<const T> grad, adam_moments<T>& 
   const T step = T(lr / bc1), decay = T(1.0 - lr * c.weight_decay);
   const bool moves = lr != 0.0;
   for (std::size_t i = 0; i < param.size(); ++i) {
-    if (!keep.empty() && !keep[i]) continue;
     T g = grad[i];
     if (c.decoupled) {
       if (c.weight_decay != 0.0) param[i] *= decay;

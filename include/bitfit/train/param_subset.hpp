@@ -5,7 +5,8 @@
 /// encoder parameters. Their backward (weight_subset_mask, mask.hpp) computes the input
 /// gradients as every policy does, the cheap gradients (biases, gains, embedding rows) densely,
 /// and each weight matrix's gradient only at the subset's entries (linear_weight_backward_subset):
-/// no dense dW GEMM. The trainer zeroes the gradient outside the subset before the update.
+/// no dense dW GEMM. The trainer gathers the subset's gradient entries into a span of their own:
+/// clipping and AdamW read those alone, and the optimizer's moments are the subset's size.
 
 #include <bitfit/model/params.hpp>
 #include <bitfit/ops/dropout.hpp>
