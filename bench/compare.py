@@ -11,6 +11,13 @@ them), the peer in fp32 and under torch.autocast("cpu", dtype=torch.bfloat16). R
 peer for tokens/s (higher is better for us) and ours / peer for peak memory (lower is better).
 GFLOP/s are model FLOPs of the step (bench_train.cpp's step_flops) over its time, beside the GEMM
 peak the same binary measures at 1024^3.
+
+    --precisions fp32       only the fp32 rows (and GEMM peaks)
+    --isa-cap avx2          both sides limited to AVX2 + FMA kernels at run time, the instruction
+                            set of this project's AVX2-only machines: oneDNN (ours and torch's) via
+                            ONEDNN_MAX_CPU_ISA, OpenBLAS via OPENBLAS_CORETYPE=Haswell, ATen via
+                            ATEN_CPU_CAPABILITY. Our own kernels are compiled for x86-64-v3 (AVX2)
+                            anyway. bf16 needs AVX512-BF16 or AMX: use with --precisions fp32.
 """
 import argparse
 import json
@@ -21,6 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, OMP_NUM_THREADS="2")
+ISA_CAPS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell",
+                     "ATEN_CPU_CAPABILITY": "avx2"}}
 GRID = [("base", 16, 64), ("base", 32, 128), ("minilm", 32, 64)]
 MODES = ["forward", "bitfit", "bitfit_bq_bm2", "frozen", "full_ft"]
 
@@ -53,16 +62,23 @@ def main():
     ap.add_argument("--json", help="also write every raw number here")
     ap.add_argument("--shapes", nargs="+", default=[f"{s}/{b}x{t}" for s, b, t in GRID],
                     help="a subset of the grid, e.g. base/16x64")
+    ap.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
+    ap.add_argument("--isa-cap", choices=sorted(ISA_CAPS), help="limit both sides' kernels to this instruction set")
     a = ap.parse_args()
+    if a.isa_cap:  # ours reads ENV, the peer's processes inherit os.environ
+        ENV.update(ISA_CAPS[a.isa_cap])
+        os.environ.update(ISA_CAPS[a.isa_cap])
     enc, tr = Path(a.build) / "bench" / "bench_encoder", Path(a.build) / "bench" / "bench_train"
-    raw = {"gemm": {}, "steps": {}}
+    raw = {"gemm": {}, "steps": {}, "isa_cap": a.isa_cap}
     for backend in ("eigen_fp32", "onednn_fp32", "onednn_bf16"):
-        raw["gemm"][f"ours {backend}"] = ours(enc, f"BM_gemm/{backend}/1024")
-    for r in peer(["--gemm-peak"]):
+        if backend[-4:] in a.precisions:
+            raw["gemm"][f"ours {backend}"] = ours(enc, f"BM_gemm/{backend}/1024")
+    for r in peer(["--gemm-peak"] + (["--precision", a.precisions[0]] if len(a.precisions) == 1 else [])):
         raw["gemm"][f"PyTorch {r['precision']}"] = r
-    context = raw["gemm"]["ours eigen_fp32"]["context"]
+    context = raw["gemm"]["ours onednn_fp32" if "fp32" in a.precisions else "ours onednn_bf16"]["context"]
 
-    print(f"CPU: {context.get('cpu_model')} ({context.get('cpu_features')}; oneDNN ISA {context.get('onednn_isa')}), "
+    caps = f"; capped at {a.isa_cap}: " + ", ".join(f"{k}={v}" for k, v in ISA_CAPS[a.isa_cap].items()) if a.isa_cap else ""
+    print(f"CPU: {context.get('cpu_model')} ({context.get('cpu_features')}; oneDNN ISA {context.get('onednn_isa')}{caps}), "
           f"2 threads\n")
     print("| GEMM 1024^3 | GFLOP/s |\n|---|---:|")
     for name, v in raw["gemm"].items():
@@ -78,7 +94,7 @@ def main():
               "| PyTorch peak RSS MiB (step adds) | memory ratio |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for mode in MODES:
-            for prec in ("fp32", "bf16"):
+            for prec in a.precisions:
                 o = ours(tr, f"BM_step/{mode}/{shape}/{B}x{T}/{prec}")
                 p = peer(["--mode", mode, "--shape", shape, "--batch", str(B), "--seq-len", str(T), "--precision", prec])[-1]
                 raw["steps"][f"{mode}/{shape}/{B}x{T}/{prec}"] = {"ours": o, "peer": p}

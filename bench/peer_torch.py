@@ -9,9 +9,9 @@ Each measurement runs in a fresh subprocess so that peak RSS belongs to that mod
 Prints one JSON object per line: peer, mode, shape, model, precision, B, T, threads, median_s,
 tokens_per_s, peak_rss_mib, base_rss_mib (RSS right after building the model and optimizer, so
 peak_rss_mib - base_rss_mib is what the steps add), peak_rss_reset, iters, trainable_params, plus
-the machine fields (cpu_model, torch, blas, onednn, mkldnn_enabled, cpu_capability).
-`--gemm-peak` prints one line per precision: peer, mode "gemm", precision, N, threads, median_s,
-gflops, iters and the machine fields.
+the machine fields (cpu_model, isa_caps, torch, blas, onednn, mkldnn_enabled, cpu_capability).
+`--gemm-peak` prints one line per precision (or only `--precision`'s): peer, mode "gemm",
+precision, N, threads, median_s, gflops, iters and the machine fields.
 
 Modes (the trainable sets match ours, bitfit's fine-tune types):
     forward        BertModel (with pooler), eval, torch.no_grad
@@ -124,7 +124,10 @@ def machine_info(torch):
     config = torch.__config__.show()
     onednn = re.search(r"(?:MKL-DNN|oneDNN) v([\w.]+)", config)
     capability = re.search(r"CPU capability usage: (\S+)", config)
-    return {"cpu_model": cpu, "torch": torch.__version__, "blas": mapped_blas(),
+    # Instruction-set caps in force (bench/compare.py --isa-cap avx2): the kernels they leave.
+    caps = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY")
+            if k in os.environ}
+    return {"cpu_model": cpu, "isa_caps": caps, "torch": torch.__version__, "blas": mapped_blas(),
             "onednn": onednn.group(1) if onednn and torch.backends.mkldnn.is_available() else None,
             "mkldnn_enabled": torch.backends.mkldnn.enabled,
             "cpu_capability": capability.group(1) if capability else None}
@@ -170,6 +173,8 @@ def setup_torch(threads):
 def gemm_worker(args):
     torch, info = setup_torch(args.threads)
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        if args.precision not in (None, precision):
+            continue
         a = torch.randn(GEMM_N, GEMM_N).to(dtype)
         b = torch.randn(GEMM_N, GEMM_N).to(dtype)
         median, iters = median_time(lambda: torch.matmul(a, b))
@@ -262,7 +267,8 @@ def main():
     ap.add_argument("--shape", choices=list(MODEL_DIRS), default="minilm")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq-len", type=int, default=64)
-    ap.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    ap.add_argument("--precision", choices=PRECISIONS,
+                    help="a step's precision (default fp32); with --gemm-peak, only this one (default both)")
     ap.add_argument("--threads", type=int, default=THREADS)
     ap.add_argument("--warmup", type=int, default=WARMUP, help="untimed steps before timing")
     ap.add_argument("--min-iters", type=int, default=MIN_ITERS, help="timed steps at least (and 5 s)")
@@ -282,14 +288,14 @@ def main():
         (gemm_worker if args.gemm_peak else worker)(args)
         return
     if args.gemm_peak:
-        run_fresh(args, ["--gemm-peak"])
+        run_fresh(args, ["--gemm-peak"] + (["--precision", args.precision] if args.precision else []))
     if args.all:
         for shape, B, T in GRID:
             for precision in PRECISIONS:
                 for mode in MODES:
                     run_step(args, mode, shape, B, T, precision)
     elif not args.gemm_peak:
-        run_step(args, args.mode, args.shape, args.batch, args.seq_len, args.precision, args.model)
+        run_step(args, args.mode, args.shape, args.batch, args.seq_len, args.precision or "fp32", args.model)
 
 
 if __name__ == "__main__":
