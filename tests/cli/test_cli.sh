@@ -188,11 +188,12 @@ PY
   fail "resume with the same group rates: $(cat "$tmp/resume.err")"
 expect_error "resume with another group rate" "mlp_learning_rate: was 0.002, now 0.001" -- \
   "$bitfit" "${small[@]}" --attention-learning-rate 0 --mlp-learning-rate 1e-3 --layernorm-learning-rate 5e-4 --resume
-# A run recorded before the group rates trained every bias at its learning_rate.
+# A run recorded before the group rates trained every bias at its learning_rate (and, before
+# --train-eval-examples, scored all of train).
 python3 - "$tmp/groups/metrics.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
-for k in ("attention_learning_rate", "mlp_learning_rate", "layernorm_learning_rate"):
+for k in ("attention_learning_rate", "mlp_learning_rate", "layernorm_learning_rate", "train_eval_examples"):
     del m[k]
 json.dump(m, open(sys.argv[1], "w"))
 PY
@@ -200,5 +201,19 @@ PY
   fail "resume of a run recorded without group rates: $(cat "$tmp/resume.err")"
 expect_error "resume of a run recorded without group rates, with one" "attention_learning_rate: was 0.001, now 0" -- \
   "$bitfit" "${groups[@]}" --resume
+
+# --train-eval-examples: train scored on a seeded sample of 10 of the 32, recorded in metrics.json
+# (and so checked on --resume); it contradicts --no-train-eval.
+all_train=(train -t sst2 --data-dir "$tmp/sst_small" -m "$model" -o "$tmp/sample" --epochs 1 --batch-size 8)
+sample=("${all_train[@]}" --train-eval-examples 10)
+"$bitfit" "${sample[@]}" 2>"$tmp/sample.err" || fail "train with --train-eval-examples: $(tail -3 "$tmp/sample.err")"
+python3 - "$tmp/sample/metrics.json" <<'PY' || fail "--train-eval-examples: metrics.json (above)"
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["train_eval_examples"] == 10 and m["train_scored_examples"] == 10 and m["train_examples"] == 32, m
+assert "accuracy" in m["epoch"][0]["train"], m["epoch"][0]
+PY
+expect_error "resume scoring all of train" "train_eval_examples: was 10, now 0" -- "$bitfit" "${all_train[@]}" --resume
+expect_error "--train-eval-examples with --no-train-eval" "give one" -- "$bitfit" "${sample[@]}" --no-train-eval
 
 finish cli "dev $right/872 reproduced from the patch"
