@@ -76,25 +76,33 @@ for line in open(sys.argv[2]):
 PY
 done
 
-# --resume after kill -9: the same patch, byte for byte, as an uninterrupted run.
+# --resume after kill -9: the same patch, byte for byte, as an uninterrupted run. BitFit, and
+# rand_uniform (whose state holds its subset's entries, and whose output is a full checkpoint).
 res=(-t rte --data-dir "$data/glue/RTE" -m "$model" --max-train-examples 64 -e 3 -b 16 --max-seq-length 64 -s 5 --no-train-eval)
-"$bitfit" train "${res[@]}" -o "$tmp/straight" 2>/dev/null || fail "resume: the uninterrupted run failed"
-"$bitfit" train "${res[@]}" -o "$tmp/killed" 2>/dev/null &
-pid=$!
-for _ in $(seq 600); do [[ -f $tmp/killed/state.safetensors ]] && break; sleep 0.1; done
-kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-[[ -f $tmp/killed/state.safetensors ]] || fail "resume: no state.safetensors after epoch 1"
-"$bitfit" train "${res[@]}" -o "$tmp/killed" --resume 2>"$tmp/resume.err" || fail "resume: $(tail -1 "$tmp/resume.err")"
-grep -q "resuming" "$tmp/resume.err" || fail "resume: did not resume: $(head -2 "$tmp/resume.err")"
-cmp -s "$tmp/straight/patch.safetensors" "$tmp/killed/patch.safetensors" || fail "resume: the patch differs from the uninterrupted run's"
-cmp -s "$tmp/straight/best-patch.safetensors" "$tmp/killed/best-patch.safetensors" || fail "resume: best-patch differs"
-[[ ! -f $tmp/killed/state.safetensors ]] || fail "resume: the finished run kept its state file"
-out=$("$bitfit" train "${res[@]}" -o "$tmp/killed" -l 5e-4 --resume 2>&1 >/dev/null)
+for type in bitfit rand_uniform; do
+  out=patch
+  [[ $type == bitfit ]] || out=checkpoint
+  "$bitfit" train "${res[@]}" -f "$type" -o "$tmp/straight-$type" 2>/dev/null || fail "resume $type: the uninterrupted run failed"
+  "$bitfit" train "${res[@]}" -f "$type" -o "$tmp/killed-$type" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 600); do [[ -f $tmp/killed-$type/state.safetensors ]] && break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  [[ -f $tmp/killed-$type/state.safetensors ]] || fail "resume $type: no state.safetensors after epoch 1"
+  "$bitfit" train "${res[@]}" -f "$type" -o "$tmp/killed-$type" --resume 2>"$tmp/resume.err" ||
+    fail "resume $type: $(tail -1 "$tmp/resume.err")"
+  grep -q "resuming" "$tmp/resume.err" || fail "resume $type: did not resume: $(head -2 "$tmp/resume.err")"
+  cmp -s "$tmp/straight-$type/$out.safetensors" "$tmp/killed-$type/$out.safetensors" ||
+    fail "resume $type: $out.safetensors differs from the uninterrupted run's"
+  cmp -s "$tmp/straight-$type/best-$out.safetensors" "$tmp/killed-$type/best-$out.safetensors" ||
+    fail "resume $type: best-$out.safetensors differs"
+  [[ ! -f $tmp/killed-$type/state.safetensors ]] || fail "resume $type: the finished run kept its state file"
+done
+out=$("$bitfit" train "${res[@]}" -o "$tmp/killed-bitfit" -l 5e-4 --resume 2>&1 >/dev/null)
 [[ $? != 0 && "$out" == *"learning_rate: was 0.001, now 0.0005"* ]] || fail "resume with other options: '$out'"
 
 # Plots: SVG and PNG of each kind.
 "$bitfit" plot curves --metrics "$tmp/mrpc/metrics.json" --output "$tmp/fig/mrpc" 2>"$tmp/plot.err" || fail "plot curves: $(cat "$tmp/plot.err")"
-"$bitfit" plot bias-change -m "$model" --patch "$tmp/straight/patch.safetensors" --output "$tmp/fig/bias" \
+"$bitfit" plot bias-change -m "$model" --patch "$tmp/straight-bitfit/patch.safetensors" --output "$tmp/fig/bias" \
   --json "$tmp/fig/bias.json" 2>"$tmp/plot.err" || fail "plot bias-change: $(cat "$tmp/plot.err")"
 for f in mrpc_f1 mrpc_accuracy mrpc_loss bias; do
   [[ -s $tmp/fig/$f.svg && $(head -c 4 "$tmp/fig/$f.png" | tail -c 3) == PNG ]] || fail "plot: $f.svg/.png missing or not images"
