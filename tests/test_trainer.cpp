@@ -725,6 +725,49 @@ TEST_CASE("trainer: train_epoch steps every batch of the epoch's shuffle, in ord
   CHECK(bit_equal(snapshot(by_epoch.model), snapshot(by_hand.model)));
 }
 
+TEST_CASE("trainer: an epoch saved after a step and resumed from its report ends bit-identical, totals included") {
+  auto opt = resume_options();
+  opt.batch_size = 5;  // 12 examples: batches of 5, 5, 2
+  long step = 0;
+  tiny_task whole;
+  bitfit::step_report straight;
+  {
+    bitfit::trainer<bitfit::bitfit_all> tr(whole.model, opt);
+    bitfit::train_epoch(tr, whole.xs, 1, step, 6);
+    straight = bitfit::train_epoch(tr, whole.xs, 2, step, 6);
+  }
+  // The process killed after epoch 2's first batch: its state and report saved there.
+  bitfit::test::temp_dir dir;
+  const auto file = dir / "state.safetensors";
+  bitfit::step_report at_save;
+  {
+    tiny_task first;
+    bitfit::trainer<bitfit::bitfit_all> tr(first.model, opt);
+    long s = 0;
+    bitfit::train_epoch(tr, first.xs, 1, s, 6);
+    bitfit::train_epoch(tr, first.xs, 2, s, 6, [&](const bitfit::step_report& at) {
+      if (at.batches == 1) tr.save_state(file, {}), at_save = at;
+    });
+  }
+  tiny_task resumed;
+  bitfit::trainer<bitfit::bitfit_all> tr(resumed.model, opt);
+  tr.load_state(file);
+  long s = at_save.step;
+  CHECK(s == 4);
+  std::vector<long> seen;
+  const auto r = bitfit::train_epoch(tr, resumed.xs, 2, s, 6, [&](const bitfit::step_report& at) { seen.push_back(at.step); },
+                                     &at_save);
+  CHECK(seen == std::vector<long>{5, 6});
+  CHECK(bit_equal(snapshot(resumed.model), snapshot(whole.model)));
+  CHECK(r.done == 12);
+  CHECK(r.batches == 3);
+  CHECK(r.loss_sum == straight.loss_sum);
+  CHECK(r.loss == straight.loss);
+  CHECK(r.tokens == straight.tokens);
+  // A report of another epoch, or of other data, is refused rather than misapplied.
+  CHECK_THROWS_AS(bitfit::train_epoch(tr, resumed.xs, 3, s, 6, [](const bitfit::step_report&) {}, &at_save), bitfit::error);
+}
+
 // ---- Per-group learning rates (lr_group): torch.optim.AdamW with parameter groups, the spans
 // the rates reach, and the types that refuse them. Goldens: tests/data/adamw_groups, made by
 // tools/goldens/make_adamw_group_goldens.py (float32, the trainer's precision). ----

@@ -97,6 +97,26 @@ for type in bitfit rand_uniform; do
     fail "resume $type: best-$out.safetensors differs"
   [[ ! -f $tmp/killed-$type/state.safetensors ]] || fail "resume $type: the finished run kept its state file"
 done
+# Killed within an epoch: --save-minutes (a save after every step here) keeps the position, and
+# the resumed run ends with the same bytes. 16 steps an epoch, so that the kill lands mid-epoch.
+mid=(-t rte --data-dir "$data/glue/RTE" -m "$model" --max-train-examples 32 -e 2 -b 2 --max-seq-length 64 -s 5 --no-train-eval)
+"$bitfit" train "${mid[@]}" -o "$tmp/straight-mid" 2>/dev/null || fail "resume mid-epoch: the uninterrupted run failed"
+"$bitfit" train "${mid[@]}" -o "$tmp/killed-mid" --save-minutes 1e-9 2>/dev/null &
+pid=$!
+for _ in $(seq 600); do [[ -f $tmp/killed-mid/state.safetensors ]] && break; sleep 0.1; done
+kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+"$bitfit" train "${mid[@]}" -o "$tmp/killed-mid" --resume 2>"$tmp/resume.err" || fail "resume mid-epoch: $(tail -1 "$tmp/resume.err")"
+grep -q "resuming .* within epoch 1 after [0-9]* batches" "$tmp/resume.err" ||
+  fail "resume mid-epoch: did not resume within epoch 1: $(head -2 "$tmp/resume.err")"
+for f in patch best-patch; do
+  cmp -s "$tmp/straight-mid/$f.safetensors" "$tmp/killed-mid/$f.safetensors" || fail "resume mid-epoch: $f.safetensors differs"
+done
+python3 - "$tmp/straight-mid/metrics.json" "$tmp/killed-mid/metrics.json" <<'PY' || fail "resume mid-epoch: metrics differ (above)"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+for x, y in zip(a["epoch"], b["epoch"], strict=True):
+    assert x["train_loss"] == y["train_loss"] and x["dev"] == y["dev"], (x, y)
+PY
 out=$("$bitfit" train "${res[@]}" -o "$tmp/killed-bitfit" -l 5e-4 --resume 2>&1 >/dev/null)
 [[ $? != 0 && "$out" == *"learning_rate: was 0.001, now 0.0005"* ]] || fail "resume with other options: '$out'"
 

@@ -20,6 +20,7 @@
 #include <iostream>
 #include <memory>
 #include <numeric>
+#include <optional>
 
 namespace bitfit::cli {
 
@@ -280,6 +281,26 @@ inline std::vector<std::vector<int32_t>> tag_sentences(const sequence_classifier
   return out;
 }
 
+/// An epoch's running totals in a state file (--save-minutes): exact, since JSON numbers
+/// round-trip (nlohmann writes the shortest form that reads back to the same double).
+inline nlohmann::json step_report_to_json(const step_report& r) {
+  return {{"epoch", r.epoch}, {"batches", r.batches}, {"done", r.done}, {"total", r.total},
+          {"loss_sum", r.loss_sum}, {"tokens", r.tokens}, {"seconds", r.seconds}};
+}
+
+/// The inverse of step_report_to_json, at the run's step `step`.
+inline step_report step_report_from_json(const nlohmann::json& j, long step) {
+  step_report r;
+  r.step = step;
+  r.epoch = j.at("epoch").get<int>();
+  r.batches = j.at("batches").get<std::size_t>(), r.done = j.at("done").get<std::size_t>();
+  r.total = j.at("total").get<std::size_t>();
+  r.loss_sum = j.at("loss_sum").get<double>(), r.tokens = j.at("tokens").get<double>();
+  r.seconds = j.at("seconds").get<double>();
+  r.loss = r.done ? r.loss_sum / double(r.done) : 0.0;
+  return r;
+}
+
 inline int run_train(int argc, char** argv) {
   options opt("train",
               "Fine-tunes a sequence classifier on a GLUE task, or a tagger on a UD treebank (-t pos), and writes a "
@@ -317,7 +338,9 @@ inline int run_train(int argc, char** argv) {
                {"train-eval-examples", "N", "score train on N examples drawn at random (by --seed, the same every epoch); 0: all", "0"},
                {"predict-test", "", "write the GLUE-server test files (test/SST-2.tsv, ...) of the best dev epoch"},
                {"save-evaluator", "", "also keep every epoch's patch (epoch-N.safetensors) for bitfit evaluate"},
-               {"resume", "", "continue the run in --output-path from its last finished epoch (bit-identical)"},
+               {"resume", "", "continue the run in --output-path from its last save (bit-identical)"},
+               {"save-minutes", "M", "also save what --resume needs within an epoch, at the first step M minutes after "
+                                     "the last save (0: at the end of each epoch only)", "0"},
                {"verbose", "", "log loss, gradient norm and learning rate every 10 steps"},
                {"gpu-device", "N", "accepted for run_glue.py's command lines and ignored: bitfit runs on the CPU"},
                {"precision", "fp32|bf16|auto", "frozen weight matrices in fp32, or in bf16 (CPUs with AVX512-BF16 or AMX; auto: bf16 where available)", "fp32"}});
@@ -352,6 +375,7 @@ inline int run_train(int argc, char** argv) {
   t.linear_decay = opt.has("linear-decay");
   t.bucket_by_length = opt.has("bucket-by-length");
   const bool train_eval = !opt.has("no-train-eval"), verbose = opt.has("verbose");
+  const double save_minutes = opt.real("save-minutes", 0, 1e6);
   if (opt.has("gpu-device")) std::fprintf(stderr, "bitfit train: note: --gpu-device is ignored (bitfit runs on the CPU)\n");
   const auto limit = std::size_t(opt.integer("max-train-examples", 0, 1LL << 40));
   const auto train_eval_n = std::size_t(opt.integer("train-eval-examples", 0, 1LL << 40));
@@ -473,17 +497,37 @@ inline int run_train(int argc, char** argv) {
     int first_epoch = 1;
     long step = 0;
     double best = -INFINITY;
+    std::optional<step_report> within;  // where an epoch saved mid-way resumes (--save-minutes)
     if (opt.has("resume") && std::filesystem::exists(state_file)) {
       const auto meta = tr.load_state(state_file);
-      const nlohmann::json saved = nlohmann::json::parse(meta.at("metrics"));
+      nlohmann::json saved;
+      // The metadata is ours, but not covered by the data digest: a damaged file names itself.
+      try {
+        saved = nlohmann::json::parse(meta.at("metrics"));
+        first_epoch = std::stoi(meta.at("epoch")) + 1;
+        step = std::stol(meta.at("step"));
+        if (meta.contains("within_epoch")) within = step_report_from_json(nlohmann::json::parse(meta.at("within_epoch")), step);
+        metrics["epoch"] = saved.at("epoch");
+        // A save within the first epoch has no best epoch yet.
+        if (saved.contains("best")) {
+          metrics["best_epoch"] = saved.at("best_epoch");
+          metrics["best"] = saved.at("best");
+          const auto& v = saved["best"].at("value");
+          best = v.is_number() ? v.get<double>() : -INFINITY;
+        }
+      } catch (const std::exception& e) {  // nlohmann::json's, std::stoi's, std::map::at's
+        throw error(state_file.string() + ": malformed training state metadata (" + e.what() + ")");
+      }
       same_run(saved, state_file);
-      metrics["epoch"] = saved["epoch"];
-      metrics["best_epoch"] = saved["best_epoch"];
-      metrics["best"] = saved["best"];
-      best = saved["best"]["value"].is_number() ? saved["best"]["value"].get<double>() : -INFINITY;
-      first_epoch = std::stoi(meta.at("epoch")) + 1;
-      step = std::stol(meta.at("step"));
-      std::fprintf(stderr, "bitfit train: resuming %s after epoch %d (step %ld)\n", out_dir.c_str(), first_epoch - 1, step);
+      if (within)
+        check(within->epoch == first_epoch && within->total == train.size(),
+              state_file.string() + ": saved within epoch " + std::to_string(within->epoch) + " of " +
+                  std::to_string(within->total) + " examples, but it resumes epoch " + std::to_string(first_epoch) +
+                  " of " + std::to_string(train.size()));
+      std::fprintf(stderr, "bitfit train: resuming %s after epoch %d (step %ld)%s\n", out_dir.c_str(), first_epoch - 1, step,
+                   within ? (", within epoch " + std::to_string(within->epoch) + " after " + std::to_string(within->batches) +
+                             " batches").c_str()
+                          : "");
     } else if (opt.has("resume")) {
       std::fprintf(stderr, "bitfit train: nothing to resume in %s, starting\n", out_dir.c_str());
     }
@@ -495,16 +539,31 @@ inline int run_train(int argc, char** argv) {
     const long steps_per_epoch = long((train.size() + std::size_t(t.batch_size) - 1) / std::size_t(t.batch_size));
     const long total = steps_per_epoch * t.epochs;
     encoder_state<float> eval_state;
+    auto last_save = std::chrono::steady_clock::now();
     try {
       for (int epoch = first_epoch; epoch <= t.epochs; ++epoch) {
         progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(t.epochs));
-        const auto r = train_epoch(tr, train, epoch, step, total, [&](const step_report& at) {
-          if (verbose && at.step % 10 == 0)
-            std::fprintf(stderr, "step %ld: loss %.4f, gradient norm %.4f, lr %.3g\n", at.step, at.step_loss, at.grad_norm,
-                         tr.scheduled_lr(at.step, total));
-          else if (!verbose)
-            bar.update(at.done, at.total, at.loss, at.tokens_per_s);
-        });
+        const auto r = train_epoch(
+            tr, train, epoch, step, total,
+            [&](const step_report& at) {
+              if (verbose && at.step % 10 == 0)
+                std::fprintf(stderr, "step %ld: loss %.4f, gradient norm %.4f, lr %.3g\n", at.step, at.step_loss,
+                             at.grad_norm, tr.scheduled_lr(at.step, total));
+              else if (!verbose)
+                bar.update(at.done, at.total, at.loss, at.tokens_per_s);
+              // Mid-epoch saves (a session's end or a kill loses at most M minutes); the
+              // epoch's last step is saved below, with its scores.
+              const auto now = std::chrono::steady_clock::now();
+              if (save_minutes > 0 && at.done < at.total &&
+                  std::chrono::duration<double>(now - last_save).count() >= 60 * save_minutes) {
+                tr.save_state(state_file, {{"epoch", std::to_string(epoch - 1)},
+                                           {"step", std::to_string(at.step)},
+                                           {"metrics", metrics.dump()},
+                                           {"within_epoch", step_report_to_json(at).dump()}});
+                last_save = now;
+              }
+            },
+            within && within->epoch == epoch ? &*within : nullptr);
         const double secs = r.seconds;
         const auto eval_start = std::chrono::steady_clock::now();
         // The CPU beside each epoch's timings: a resumed run may finish on another machine.
@@ -534,6 +593,7 @@ inline int run_train(int argc, char** argv) {
         write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
         if (epoch < t.epochs)
           tr.save_state(state_file, {{"epoch", std::to_string(epoch)}, {"step", std::to_string(step)}, {"metrics", metrics.dump()}});
+        last_save = std::chrono::steady_clock::now();
       }
     } catch (const training_diverged& ex) {
       metrics["error"] = ex.what();

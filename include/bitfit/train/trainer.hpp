@@ -178,6 +178,8 @@ inline void check_rates(const train_options& o) {
 }
 
 /// Progress of an epoch after a step (train_epoch's callback), and the whole epoch (its result).
+/// It is also where an interrupted epoch resumes from (train_epoch's `from`): `batches`,
+/// `done`, `loss_sum`, `tokens` and `seconds` are exact running totals.
 struct step_report {
   long step = 0;   ///< steps of the run so far
   int epoch = 0;
@@ -186,6 +188,8 @@ struct step_report {
   double grad_norm = 0;  ///< the last step's gradient norm (before clipping)
   double tokens_per_s = 0, seconds = 0;
   std::size_t done = 0, total = 0;  ///< examples of this epoch
+  std::size_t batches = 0;          ///< batches of this epoch done
+  double loss_sum = 0, tokens = 0;  ///< Σ step loss × batch examples, Σ tokens, this epoch
 };
 
 /// Thrown when the loss or a gradient is not finite; parameters are the last good ones.
@@ -682,22 +686,37 @@ decltype(auto) with_trainer(sequence_classifier& model, const train_options& opt
 /// `epoch`, bucketed if asked), a step each, `on_step(report)` after every step. `step` counts the
 /// steps of the run (the schedule's t; updated) and `total` is the run's number of steps. The
 /// same loop as `bitfit train`'s, so a run through the library shuffles and steps identically.
+/// With `from` (a report of this epoch, saved beside trainer::save_state after its step), the
+/// epoch continues after that report's batches, its totals included: an epoch interrupted there
+/// and resumed ends bit-identical to an uninterrupted one (the order of the batches and every
+/// step's dropout derive from the seed, the epoch and the step).
 template <class Trainer, class F>
-step_report train_epoch(Trainer& tr, const std::vector<encoded_example>& xs, int epoch, long& step, long total, F&& on_step) {
+step_report train_epoch(Trainer& tr, const std::vector<encoded_example>& xs, int epoch, long& step, long total, F&& on_step,
+                        const step_report* from = nullptr) {
   const auto& opt = tr.options();
+  const auto batches = epoch_batches(xs, opt.batch_size, detail::derive_seed(opt.seed, 0xE90C + std::uint64_t(epoch)),
+                                     opt.bucket_by_length);
   step_report r;
+  if (from) {
+    check(from->epoch == epoch && from->total == xs.size() && from->batches <= batches.size(),
+          "train_epoch: a report of epoch " + std::to_string(from->epoch) + " over " + std::to_string(from->total) +
+              " examples (" + std::to_string(from->batches) + " batches) cannot resume epoch " + std::to_string(epoch) +
+              " over " + std::to_string(xs.size()));
+    r = *from;
+  }
   r.epoch = epoch, r.total = xs.size();
   const auto start = std::chrono::steady_clock::now();
-  double loss_sum = 0, tokens = 0;
-  for (const auto& b : epoch_batches(xs, opt.batch_size, detail::derive_seed(opt.seed, 0xE90C + std::uint64_t(epoch)),
-                                     opt.bucket_by_length)) {
+  const double seconds_before = r.seconds;
+  for (std::size_t i = r.batches; i < batches.size(); ++i) {
+    const auto& b = batches[i];
     r.step_loss = tr.step(xs, b, ++step, total);
-    loss_sum += r.step_loss * double(b.size());
+    r.loss_sum += r.step_loss * double(b.size());
     r.done += b.size();
-    tokens += tr.last_tokens();
-    r.step = step, r.loss = loss_sum / double(r.done), r.grad_norm = tr.last_grad_norm();
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    r.tokens_per_s = tokens / std::max(r.seconds, 1e-9);
+    r.tokens += tr.last_tokens();
+    r.batches = i + 1;
+    r.step = step, r.loss = r.loss_sum / double(r.done), r.grad_norm = tr.last_grad_norm();
+    r.seconds = seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.tokens_per_s = r.tokens / std::max(r.seconds, 1e-9);
     on_step(std::as_const(r));
   }
   return r;
