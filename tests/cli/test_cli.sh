@@ -216,4 +216,15 @@ PY
 expect_error "resume scoring all of train" "train_eval_examples: was 10, now 0" -- "$bitfit" "${all_train[@]}" --resume
 expect_error "--train-eval-examples with --no-train-eval" "give one" -- "$bitfit" "${sample[@]}" --no-train-eval
 
+# scripts/lib/train-args.sh (train-sst2, rte-grid): the caller's flags, long, short or --flag=value,
+# replace the scripts' defaults instead of repeating them (which bitfit train refuses).
+(
+  source "$(dirname "$0")/../../scripts/lib/train-args.sh"
+  train_args_given -e 2 --learning-rate=5e-4 --no-train-eval -s 7
+  train=(--task sst2)
+  for d in "--epochs 1" "--learning-rate 1e-3" "--batch-size 32" "--seed 42" "--linear-decay"; do train_arg $d; done
+  [[ "${train[*]}" == "--task sst2 --batch-size 32 --linear-decay" ]] || fail "train-args.sh: defaults left: ${train[*]}"
+  exit "$failures"
+) || fail "scripts/lib/train-args.sh (above)"
+
 finish cli "dev $right/872 reproduced from the patch"
