@@ -11,6 +11,7 @@ train_args_given() {
   for a; do
     [[ $a == -* ]] || continue
     a=${a%%=*}
+    [[ $a == -[!-]?* ]] && a=${a:0:2}  # -e3 is -e 3
     train_args_named+="${train_args_long[$a]:-$a} "
   done
 }

@@ -220,7 +220,7 @@ expect_error "--train-eval-examples with --no-train-eval" "give one" -- "$bitfit
 # replace the scripts' defaults instead of repeating them (which bitfit train refuses).
 (
   source "$(dirname "$0")/../../scripts/lib/train-args.sh"
-  train_args_given -e 2 --learning-rate=5e-4 --no-train-eval -s 7
+  train_args_given -e2 --learning-rate=5e-4 --no-train-eval -s 7
   train=(--task sst2)
   for d in "--epochs 1" "--learning-rate 1e-3" "--batch-size 32" "--seed 42" "--linear-decay"; do train_arg $d; done
   [[ "${train[*]}" == "--task sst2 --batch-size 32 --linear-decay" ]] || fail "train-args.sh: defaults left: ${train[*]}"

@@ -337,7 +337,7 @@ inline int run_train(int argc, char** argv) {
                {"no-train-eval", "", "do not score the training set after each epoch (the generalization gap)"},
                {"train-eval-examples", "N", "score train on N examples drawn at random (by --seed, the same every epoch); 0: all", "0"},
                {"predict-test", "", "write the GLUE-server test files (test/SST-2.tsv, ...) of the best dev epoch"},
-               {"save-evaluator", "", "also keep every epoch's patch (epoch-N.safetensors) for bitfit evaluate"},
+               {"save-evaluator", "", "also keep every epoch's patch (epoch-N-patch.safetensors) for bitfit evaluate"},
                {"resume", "", "continue the run in --output-path from its last save (bit-identical)"},
                {"save-minutes", "M", "also save what --resume needs within an epoch, at the first step M minutes after "
                                      "the last save (0: at the end of each epoch only)", "0"},
