@@ -430,15 +430,13 @@ inline int run_train(int argc, char** argv) {
   // bias-only RTE epoch, and hours for MNLI's 393k pairs on 2 cores.
   run_config["train_eval_examples"] = train_eval_n;
   std::vector<encoded_example> train_sample;
-  if (train_eval && train_eval_n > 0) {
-    if (train_eval_n < train.size()) {
-      std::vector<std::size_t> order(train.size());
-      std::iota(order.begin(), order.end(), std::size_t(0));
-      detail::shuffle(order, detail::derive_seed(t.seed, 0x7E4A1));
-      order.resize(train_eval_n);
-      std::ranges::sort(order);
-      for (auto i : order) train_sample.push_back(train[i]);
-    }
+  if (train_eval && train_eval_n > 0 && train_eval_n < train.size()) {
+    std::vector<std::size_t> order(train.size());
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    detail::shuffle(order, detail::derive_seed(t.seed, 0x7E4A1));
+    order.resize(train_eval_n);
+    std::ranges::sort(order);
+    for (auto i : order) train_sample.push_back(train[i]);
   }
   const auto& train_scored = train_sample.empty() ? train : train_sample;
   nlohmann::json metrics = run_config;
@@ -539,7 +537,15 @@ inline int run_train(int argc, char** argv) {
     const long steps_per_epoch = long((train.size() + std::size_t(t.batch_size) - 1) / std::size_t(t.batch_size));
     const long total = steps_per_epoch * t.epochs;
     encoder_state<float> eval_state;
+    // What --resume needs after `epochs_done` epochs at `at_step`, and `within` an epoch's totals.
     auto last_save = std::chrono::steady_clock::now();
+    auto save = [&](int epochs_done, long at_step, const step_report* within_epoch) {
+      std::map<std::string, std::string> meta = {
+          {"epoch", std::to_string(epochs_done)}, {"step", std::to_string(at_step)}, {"metrics", metrics.dump()}};
+      if (within_epoch) meta["within_epoch"] = step_report_to_json(*within_epoch).dump();
+      tr.save_state(state_file, meta);
+      last_save = std::chrono::steady_clock::now();
+    };
     try {
       for (int epoch = first_epoch; epoch <= t.epochs; ++epoch) {
         progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(t.epochs));
@@ -553,15 +559,9 @@ inline int run_train(int argc, char** argv) {
                 bar.update(at.done, at.total, at.loss, at.tokens_per_s);
               // Mid-epoch saves (a session's end or a kill loses at most M minutes); the
               // epoch's last step is saved below, with its scores.
-              const auto now = std::chrono::steady_clock::now();
               if (save_minutes > 0 && at.done < at.total &&
-                  std::chrono::duration<double>(now - last_save).count() >= 60 * save_minutes) {
-                tr.save_state(state_file, {{"epoch", std::to_string(epoch - 1)},
-                                           {"step", std::to_string(at.step)},
-                                           {"metrics", metrics.dump()},
-                                           {"within_epoch", step_report_to_json(at).dump()}});
-                last_save = now;
-              }
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - last_save).count() >= 60 * save_minutes)
+                save(epoch - 1, at.step, &at);
             },
             within && within->epoch == epoch ? &*within : nullptr);
         const double secs = r.seconds;
@@ -591,9 +591,7 @@ inline int run_train(int argc, char** argv) {
         save_patch_as(out_dir / patch_name);
         metrics["finished"] = epoch == t.epochs;
         write_file_atomic(out_dir / "metrics.json", metrics.dump(2) + "\n");
-        if (epoch < t.epochs)
-          tr.save_state(state_file, {{"epoch", std::to_string(epoch)}, {"step", std::to_string(step)}, {"metrics", metrics.dump()}});
-        last_save = std::chrono::steady_clock::now();
+        if (epoch < t.epochs) save(epoch, step, nullptr);
       }
     } catch (const training_diverged& ex) {
       metrics["error"] = ex.what();
