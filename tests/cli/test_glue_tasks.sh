@@ -76,47 +76,44 @@ for line in open(sys.argv[2]):
 PY
 done
 
-# --resume after kill -9: the same patch, byte for byte, as an uninterrupted run. BitFit, and
-# rand_uniform (whose state holds its subset's entries, and whose output is a full checkpoint).
-res=(-t rte --data-dir "$data/glue/RTE" -m "$model" --max-train-examples 64 -e 3 -b 16 --max-seq-length 64 -s 5 --no-train-eval)
-for type in bitfit rand_uniform; do
-  out=patch
-  [[ $type == bitfit ]] || out=checkpoint
-  "$bitfit" train "${res[@]}" -f "$type" -o "$tmp/straight-$type" 2>/dev/null || fail "resume $type: the uninterrupted run failed"
-  "$bitfit" train "${res[@]}" -f "$type" -o "$tmp/killed-$type" 2>/dev/null &
+# resumed LABEL OUT PATTERN SAVES ARGS...: `bitfit train ARGS` killed (-9) once it has saved its
+# state, then run again with --resume, ends as an uninterrupted run does: OUT.safetensors and
+# best-OUT.safetensors byte for byte, every epoch's train loss and dev scores, no state file left.
+# PATTERN: what the resume message must say; SAVES: flags of the interrupted run alone.
+resumed() {
+  local label=$1 out=$2 pattern=$3 pid f
+  local -a saves=($4)
+  shift 4
+  "$bitfit" train "$@" -o "$tmp/straight-$label" 2>/dev/null || { fail "resume $label: the uninterrupted run failed"; return; }
+  "$bitfit" train "$@" "${saves[@]}" -o "$tmp/killed-$label" 2>/dev/null &
   pid=$!
-  for _ in $(seq 600); do [[ -f $tmp/killed-$type/state.safetensors ]] && break; sleep 0.1; done
+  for _ in $(seq 600); do [[ -f $tmp/killed-$label/state.safetensors ]] && break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  [[ -f $tmp/killed-$type/state.safetensors ]] || fail "resume $type: no state.safetensors after epoch 1"
-  "$bitfit" train "${res[@]}" -f "$type" -o "$tmp/killed-$type" --resume 2>"$tmp/resume.err" ||
-    fail "resume $type: $(tail -1 "$tmp/resume.err")"
-  grep -q "resuming" "$tmp/resume.err" || fail "resume $type: did not resume: $(head -2 "$tmp/resume.err")"
-  cmp -s "$tmp/straight-$type/$out.safetensors" "$tmp/killed-$type/$out.safetensors" ||
-    fail "resume $type: $out.safetensors differs from the uninterrupted run's"
-  cmp -s "$tmp/straight-$type/best-$out.safetensors" "$tmp/killed-$type/best-$out.safetensors" ||
-    fail "resume $type: best-$out.safetensors differs"
-  [[ ! -f $tmp/killed-$type/state.safetensors ]] || fail "resume $type: the finished run kept its state file"
-done
-# Killed within an epoch: --save-minutes (a save after every step here) keeps the position, and
-# the resumed run ends with the same bytes. 16 steps an epoch, so that the kill lands mid-epoch.
-mid=(-t rte --data-dir "$data/glue/RTE" -m "$model" --max-train-examples 32 -e 2 -b 2 --max-seq-length 64 -s 5 --no-train-eval)
-"$bitfit" train "${mid[@]}" -o "$tmp/straight-mid" 2>/dev/null || fail "resume mid-epoch: the uninterrupted run failed"
-"$bitfit" train "${mid[@]}" -o "$tmp/killed-mid" --save-minutes 1e-9 2>/dev/null &
-pid=$!
-for _ in $(seq 600); do [[ -f $tmp/killed-mid/state.safetensors ]] && break; sleep 0.1; done
-kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-"$bitfit" train "${mid[@]}" -o "$tmp/killed-mid" --resume 2>"$tmp/resume.err" || fail "resume mid-epoch: $(tail -1 "$tmp/resume.err")"
-grep -q "resuming .* within epoch 1 after [0-9]* batches" "$tmp/resume.err" ||
-  fail "resume mid-epoch: did not resume within epoch 1: $(head -2 "$tmp/resume.err")"
-for f in patch best-patch; do
-  cmp -s "$tmp/straight-mid/$f.safetensors" "$tmp/killed-mid/$f.safetensors" || fail "resume mid-epoch: $f.safetensors differs"
-done
-python3 - "$tmp/straight-mid/metrics.json" "$tmp/killed-mid/metrics.json" <<'PY' || fail "resume mid-epoch: metrics differ (above)"
+  [[ -f $tmp/killed-$label/state.safetensors ]] || fail "resume $label: no state.safetensors before the kill"
+  "$bitfit" train "$@" "${saves[@]}" -o "$tmp/killed-$label" --resume 2>"$tmp/resume.err" ||
+    fail "resume $label: $(tail -1 "$tmp/resume.err")"
+  grep -q "$pattern" "$tmp/resume.err" || fail "resume $label: no '$pattern' in: $(head -2 "$tmp/resume.err")"
+  for f in "$out" "best-$out"; do
+    cmp -s "$tmp/straight-$label/$f.safetensors" "$tmp/killed-$label/$f.safetensors" ||
+      fail "resume $label: $f.safetensors differs from the uninterrupted run's"
+  done
+  python3 - "$tmp/straight-$label/metrics.json" "$tmp/killed-$label/metrics.json" <<'PY' || fail "resume $label: metrics differ (above)"
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:3])
 for x, y in zip(a["epoch"], b["epoch"], strict=True):
     assert x["train_loss"] == y["train_loss"] and x["dev"] == y["dev"], (x, y)
 PY
+  [[ ! -f $tmp/killed-$label/state.safetensors ]] || fail "resume $label: the finished run kept its state file"
+}
+# Killed after epoch 1: BitFit, and rand_uniform (whose state holds its subset's entries, and
+# whose output is a full checkpoint).
+res=(-t rte --data-dir "$data/glue/RTE" -m "$model" --max-train-examples 64 -e 3 -b 16 --max-seq-length 64 -s 5 --no-train-eval)
+resumed bitfit patch "resuming" "" "${res[@]}" -f bitfit
+resumed rand_uniform checkpoint "resuming" "" "${res[@]}" -f rand_uniform
+# Killed within an epoch: --save-minutes (a save after every step here) keeps the position. 16
+# steps an epoch, so that the kill lands mid-epoch.
+mid=(-t rte --data-dir "$data/glue/RTE" -m "$model" --max-train-examples 32 -e 2 -b 2 --max-seq-length 64 -s 5 --no-train-eval)
+resumed mid patch "resuming .* within epoch 1 after [0-9]* batches" "--save-minutes 1e-9" "${mid[@]}"
 out=$("$bitfit" train "${res[@]}" -o "$tmp/killed-bitfit" -l 5e-4 --resume 2>&1 >/dev/null)
 [[ $? != 0 && "$out" == *"learning_rate: was 0.001, now 0.0005"* ]] || fail "resume with other options: '$out'"
 
