@@ -79,7 +79,8 @@ done
 # resumed LABEL OUT PATTERN SAVES ARGS...: `bitfit train ARGS` killed (-9) once it has saved its
 # state, then run again with --resume, ends as an uninterrupted run does: OUT.safetensors and
 # best-OUT.safetensors byte for byte, every epoch's train loss and dev scores, no state file left.
-# PATTERN: what the resume message must say; SAVES: flags of the interrupted run alone.
+# PATTERN: what the resume message must say; SAVES: flags of the killed run and of its resume,
+# not of the uninterrupted run (how often to save is not part of a run's identity).
 resumed() {
   local label=$1 out=$2 pattern=$3 pid f
   local -a saves=($4)

@@ -537,8 +537,9 @@ inline int run_train(int argc, char** argv) {
     const long steps_per_epoch = long((train.size() + std::size_t(t.batch_size) - 1) / std::size_t(t.batch_size));
     const long total = steps_per_epoch * t.epochs;
     encoder_state<float> eval_state;
-    // What --resume needs after `epochs_done` epochs at `at_step`, and `within` an epoch's totals.
     auto last_save = std::chrono::steady_clock::now();
+    // What --resume needs after `epochs_done` epochs at `at_step`, and, saved within an epoch,
+    // that epoch's running totals (`within_epoch`).
     auto save = [&](int epochs_done, long at_step, const step_report* within_epoch) {
       std::map<std::string, std::string> meta = {
           {"epoch", std::to_string(epochs_done)}, {"step", std::to_string(at_step)}, {"metrics", metrics.dump()}};
