@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# scripts/paper-results and reproduce-paper --list on a made-up tree: the three sources of a run's
+# record (the transcribed archive, the tracked results/paper/, the work tree's runs/paper/) and
+# which one wins, what the generated tables show, and that the text around the markers stays.
+# Usage: test_paper_results.sh SOURCE_DIR
+set -uo pipefail
+src=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+source "$(dirname "$0")/common.sh"
+
+mkdir -p "$tmp/scripts" "$tmp/docs" "$tmp/results/paper" "$tmp/runs/paper/pos_xpos-bitfit-s43" \
+  "$tmp/runs/paper/rte-bitfit-s42"
+cp "$src/scripts/paper-results" "$src/scripts/reproduce-paper" "$tmp/scripts/"
+printf 'before\n<!-- reproduce-paper:begin -->\nold tables\n<!-- reproduce-paper:end -->\nafter\n' >"$tmp/docs/RESULTS.md"
+
+# Seed 42 only in the archive; seed 43 in both the archive and runs/ (runs/ wins); seed 44 recorded.
+cat >"$tmp/results/paper-archive.json" <<'EOF'
+{"about": "test", "machine": "CPU A", "metric": "accuracy",
+ "runs": {"pos_xpos-bitfit-s42": {"dev": [95.0, 96.0, 95.5], "test": 96.10, "train": 97.00},
+          "pos_xpos-bitfit-s43": {"dev": [90.0, 90.0, 90.0], "test": 90.00}}}
+EOF
+record() {  # record SEED TEST FINISHED: a metrics.json as bitfit train writes it, reduced to what is read
+  printf '{"seed": %s, "finished": %s, "best": {"epoch": 1, "test": {"accuracy": %s}},
+ "epoch": [{"epoch": 1, "dev": {"accuracy": 0.97}, "seconds": 1800, "eval_seconds": 0, "cpu": "CPU B"}]}\n' "$1" "$3" "$2"
+}
+record 43 0.9630 true >"$tmp/runs/paper/pos_xpos-bitfit-s43/metrics.json"
+record 44 0.9650 true >"$tmp/results/paper/pos_xpos-bitfit-s44.json"
+record 42 0.0 false | sed 's/"dev": {"accuracy": 0.97}/"dev": {"accuracy": 0.66}/' >"$tmp/runs/paper/rte-bitfit-s42/metrics.json"
+
+BITFIT_CLI=/nonexistent python3 "$tmp/scripts/paper-results" "$tmp/runs/paper" >"$tmp/out" 2>"$tmp/err" ||
+  fail "paper-results: exit $?: $(cat "$tmp/err")"
+doc="$tmp/docs/RESULTS.md"
+# XPOS BitFit: test 96.10 (archive), 96.30 (runs/ over the archive's 90.00), 96.50 (record).
+grep -qF '| BitFit | 97.2 | 96.30 ± 0.20 (n=3) | 96.67 |' "$doc" ||
+  fail "XPOS BitFit row: $(grep -F '| BitFit | 97.2' "$doc")"
+grep -qF '| 1.0 |' <(grep -F '| BitFit | 97.2' "$doc") || fail "hours: the two timed runs' hour, not the archive's"
+grep -qF '| RTE (accuracy) | 70.5 ± 0.6 | not run yet | – | – | 72.3 ± 0.9 | 66.0 (n=1) * |' "$doc" ||
+  fail "unfinished RTE run: $(grep -F '| RTE (accuracy) | 70.5' "$doc")"
+grep -qF 'besides 1 archived runs' "$doc" || fail "archived count: $(grep -F 'Wall time' "$doc")"
+grep -qF 'CPU A (archived); CPU B' "$doc" || fail "CPUs: $(grep -F 'Wall time' "$doc")"
+[[ $(head -1 "$doc") == before && $(tail -1 "$doc") == after ]] || fail "text around the markers changed"
+grep -qF 'old tables' "$doc" && fail "the old block was kept"
+[[ -f "$tmp/docs/figures/table2.json" ]] || fail "no docs/figures/table2.json"
+
+BITFIT_PAPER_RUNS="$tmp/runs/paper" BITFIT_PAPER_RECORD="$tmp/results/paper" \
+  bash "$tmp/scripts/reproduce-paper" --list pos >"$tmp/list" 2>"$tmp/err" || fail "--list: exit $?: $(cat "$tmp/err")"
+for want in "archived pos_xpos-bitfit-s42" "done     pos_xpos-bitfit-s43" "done     pos_xpos-bitfit-s44" \
+  "pending  pos_xpos-full_ft-s42"; do
+  grep -qxF "$want" "$tmp/list" || fail "--list lacks '$want'"
+done
+BITFIT_PAPER_RUNS="$tmp/runs/paper" bash "$tmp/scripts/reproduce-paper" --list table2 >"$tmp/list" 2>"$tmp/err"
+grep -qxF "pending  rte-bitfit-s42" "$tmp/list" || fail "--list: the unfinished RTE run is not pending"
+finish test_paper_results
