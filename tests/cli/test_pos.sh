@@ -14,13 +14,19 @@ ud=$data/ud_english_ewt
 # A short real run: 256 training sentences, one epoch, UPOS.
 "$bitfit" train -t pos -m "$model" --data-dir "$ud" -o "$tmp/run" --max-train-examples 256 -e 1 -b 16 -l 1e-3 \
   --head-learning-rate 1e-2 --no-train-eval 2>"$tmp/train.err" || fail "train pos: $(tail -3 "$tmp/train.err")"
-python3 - "$tmp/run/metrics.json" "$tmp/run/patch.safetensors" <<'PY' || fail "pos metrics or patch (above)"
+python3 - "$tmp/run/metrics.json" "$tmp/run/patch.safetensors" "$model" <<'PY' || fail "pos metrics or patch (above)"
 import json, struct, sys
 m = json.load(open(sys.argv[1]))
 assert m["task"] == "pos" and m["tagset"] == "UPOS", m["task"]
 best = m["best"]
 # Every word of dev (25,147) and test (25,094) scored; far above the majority tag (NOUN, ~17%).
 assert best["dev"]["words"] == 25147 and best["test"]["words"] == 25094, best
+# A token head runs no pooler: its bias is neither trained nor listed. The biases: L layers x
+# (bq bk bv bm1 bLN1: 5H, bm2: I, bm3 bLN2: 2H) + the embedding LayerNorm's H; the head C x (H + 1).
+assert "pooler" not in m["bias_terms"].split(), m["bias_terms"]
+cfg = json.load(open(sys.argv[3] + "/config.json"))
+L, H, I, C = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["intermediate_size"], 17
+assert m["trained_parameters"] == L * (7 * H + I) + H + C * (H + 1), m["trained_parameters"]
 assert 0.5 < best["dev"]["accuracy"] <= 1 and 0.5 < best["test"]["accuracy"] <= 1, best
 raw = open(sys.argv[2], "rb").read()
 meta = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])["__metadata__"]

@@ -400,11 +400,14 @@ inline int run_train(int argc, char** argv) {
   std::filesystem::create_directories(out_dir);
   const std::string backbone = loaded.id, metric = tt.metric;
 
+  // The terms the run trains: a token head runs no pooler, so the trainer leaves its bias out.
+  auto trained_terms = t.terms;
+  if (tt.per_token) trained_terms.remove(term::pooler_b);
   // What determines the result: a resumed run must have been started with the same.
   nlohmann::json run_config = {{"task", tt.name},
                                      {"backbone_id", backbone},
                                      {"fine_tune_type", std::string(fine_tune_type_name(t.type))},
-                                     {"bias_terms", t.type == fine_tune_type::bitfit ? bias_terms_string(t.terms) : ""},
+                                     {"bias_terms", t.type == fine_tune_type::bitfit ? bias_terms_string(trained_terms) : ""},
                                      {"first_trainable_layer", t.first_trainable_layer},
                                      {"learning_rate", t.learning_rate},
                                      {"head_learning_rate", t.rate(lr_group::head)},
