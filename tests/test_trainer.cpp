@@ -344,6 +344,8 @@ TEST_CASE("trainer: a per-token head learns token labels; the pooler is untouche
   MESSAGE("token loss " << first_loss << " -> " << last_loss << ", accuracy " << before_acc << " -> " << after_acc);
   CHECK(last_loss < 0.9 * first_loss);
   CHECK(after_acc > before_acc + 0.1);
+  static_assert(!bitfit::head_runs(bitfit::term::pooler_b, true) && bitfit::head_runs(bitfit::term::pooler_b, false) &&
+                bitfit::head_runs(bitfit::term::bq, true));
   for (const auto& e : t.model.params.layout.entries) {
     const bool trained = e.is_bias && e.bias_term != bitfit::term::pooler_b;
     std::size_t changed = 0;

@@ -400,9 +400,10 @@ inline int run_train(int argc, char** argv) {
   std::filesystem::create_directories(out_dir);
   const std::string backbone = loaded.id, metric = tt.metric;
 
-  // The terms the run trains: a token head runs no pooler, so the trainer leaves its bias out.
-  auto trained_terms = t.terms;
-  if (tt.per_token) trained_terms.remove(term::pooler_b);
+  // The terms the run trains: those chosen that its head runs (as the trainer does).
+  runtime_mask trained_terms;
+  for (term b : all_terms)
+    if (t.terms.trains(b) && head_runs(b, tt.per_token)) trained_terms.add(b);
   // What determines the result: a resumed run must have been started with the same.
   nlohmann::json run_config = {{"task", tt.name},
                                      {"backbone_id", backbone},

@@ -123,10 +123,6 @@ struct runtime_mask {
     bits |= detail::bit(t);
     return *this;
   }
-  constexpr runtime_mask& remove(term t) {
-    bits &= ~detail::bit(t);
-    return *this;
-  }
 };
 
 /// A mask policy: trainable_mask<...>, full_mask, weight_subset_mask, no_grad or runtime_mask.

@@ -110,6 +110,11 @@ constexpr lr_group lr_group_of(term t) {
   return lr_group::backbone;
 }
 
+/// Whether a head runs term `t`: a token head reads the last hidden states, so the pooler, and
+/// with it `pooler_b`, never runs and is never trained (the trainer and the CLI's run record
+/// both ask this).
+constexpr bool head_runs(term t, bool per_token) { return !(per_token && t == term::pooler_b); }
+
 struct train_options {
   fine_tune_type type = fine_tune_type::bitfit;
   runtime_mask terms = runtime_mask{bitfit_all::bits()};  ///< for bitfit
@@ -401,7 +406,7 @@ class trainer {
       const int L = m_.params.config.num_hidden_layers;
       for (const auto& e : layout.entries) {
         if (!e.is_bias || !mask_.trains(e.bias_term)) continue;
-        if (m_.head.per_token && e.bias_term == term::pooler_b) continue;  // no pooler under a token head
+        if (!head_runs(e.bias_term, m_.head.per_token)) continue;
         // Where the term sits in the stack: the embedding LayerNorm below layer 0, the pooler above layer L-1.
         const int level = e.bias_term == term::emb_bLN ? -1 : e.bias_term == term::pooler_b ? L : e.layer;
         if (opt.first_trainable_layer > 0 && level < opt.first_trainable_layer) continue;
