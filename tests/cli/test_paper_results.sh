@@ -37,6 +37,9 @@ grep -qF '| BitFit | 97.2 | 96.30 ± 0.20 (n=3) | 96.67 |' "$doc" ||
 grep -qF '| 1.0 |' <(grep -F '| BitFit | 97.2' "$doc") || fail "hours: the two timed runs' hour, not the archive's"
 grep -qF '| RTE (accuracy) | 70.5 ± 0.6 | not run yet | – | – | 72.3 ± 0.9 | 66.0 (n=1) * |' "$doc" ||
   fail "unfinished RTE run: $(grep -F '| RTE (accuracy) | 70.5' "$doc")"
+# The same unfinished run in Table 3's BitFit row, with its best epoch over the epochs run.
+grep -qF '| BitFit | 72.3 ± 0.9 | 66.0 (n=1) * [1/1] |' "$doc" ||
+  fail "Table 3's BitFit row: $(grep -F '| BitFit | 72.3' "$doc")"
 grep -qF 'besides 1 archived runs' "$doc" || fail "archived count: $(grep -F 'Wall time' "$doc")"
 grep -qF 'CPU A (archived); CPU B' "$doc" || fail "CPUs: $(grep -F 'Wall time' "$doc")"
 [[ $(head -1 "$doc") == before && $(tail -1 "$doc") == after ]] || fail "text around the markers changed"
