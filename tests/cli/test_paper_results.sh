@@ -26,6 +26,11 @@ record() {  # record SEED TEST FINISHED: a metrics.json as bitfit train writes i
 }
 record 43 0.9630 true >"$tmp/runs/paper/pos_xpos-bitfit-s43/metrics.json"
 record 44 0.9650 true >"$tmp/results/paper/pos_xpos-bitfit-s44.json"
+# The learning-rate search: CoLA full_ft at 2e-5 (Table 2's) and at 3e-5; the better one in bold.
+for lr_mcc in ":0.55" "-lr3e-5:0.58"; do
+  printf '{"seed": 42, "finished": true, "epoch": [{"epoch": 1, "dev": {"mcc": %s}, "seconds": 60, "cpu": "CPU B"}]}\n' \
+    "${lr_mcc#*:}" >"$tmp/results/paper/cola-full_ft${lr_mcc%%:*}-s42.json"
+done
 record 42 0.0 false | sed 's/"dev": {"accuracy": 0.97}/"dev": {"accuracy": 0.66}/' >"$tmp/runs/paper/rte-bitfit-s42/metrics.json"
 
 BITFIT_CLI=/nonexistent python3 "$tmp/scripts/paper-results" "$tmp/runs/paper" >"$tmp/out" 2>"$tmp/err" ||
@@ -40,6 +45,8 @@ grep -qF '| RTE (accuracy) | 70.5 ± 0.6 | not run yet | – | – | 72.3 ± 0.9
 # The same unfinished run in Table 3's BitFit row, with its best epoch over the epochs run.
 grep -qF '| BitFit | 72.3 ± 0.9 | 66.0 (n=1) * [1/1] |' "$doc" ||
   fail "Table 3's BitFit row: $(grep -F '| BitFit | 72.3' "$doc")"
+grep -qF '| CoLA (mcc) | not run yet | 55.0 (n=1) | **58.0 (n=1)** | not run yet |' "$doc" ||
+  fail "learning-rate row: $(grep -F '| CoLA (mcc) | ' "$doc" | tail -1)"
 grep -qF 'besides 1 archived runs' "$doc" || fail "archived count: $(grep -F 'Wall time' "$doc")"
 grep -qF 'CPU A (archived); CPU B' "$doc" || fail "CPUs: $(grep -F 'Wall time' "$doc")"
 [[ $(head -1 "$doc") == before && $(tail -1 "$doc") == after ]] || fail "text around the markers changed"
