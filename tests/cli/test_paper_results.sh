@@ -47,6 +47,9 @@ grep -qF '| BitFit | 72.3 ± 0.9 | 66.0 (n=1) * [1/1] |' "$doc" ||
   fail "Table 3's BitFit row: $(grep -F '| BitFit | 72.3' "$doc")"
 grep -qF '| CoLA (mcc) | not run yet | 55.0 (n=1) | **58.0 (n=1)** | not run yet |' "$doc" ||
   fail "learning-rate row: $(grep -F '| CoLA (mcc) | ' "$doc" | tail -1)"
+# The epochs table's rows come from reproduce-paper's epochs block, each after the run it lengthens.
+grep -A1 -F '| RTE (accuracy), bm2+bq, Table 3' "$doc" | grep -qF '| RTE (accuracy), bm2+bq, 20 epochs | not run yet |' ||
+  fail "epochs table: $(grep -F '| RTE (accuracy), ' "$doc")"
 grep -qF 'besides 1 archived runs' "$doc" || fail "archived count: $(grep -F 'Wall time' "$doc")"
 grep -qF 'CPU A (archived); CPU B' "$doc" || fail "CPUs: $(grep -F 'Wall time' "$doc")"
 [[ $(head -1 "$doc") == before && $(tail -1 "$doc") == after ]] || fail "text around the markers changed"
