@@ -189,11 +189,11 @@ PY
 expect_error "resume with another group rate" "mlp_learning_rate: was 0.002, now 0.001" -- \
   "$bitfit" "${small[@]}" --attention-learning-rate 0 --mlp-learning-rate 1e-3 --layernorm-learning-rate 5e-4 --resume
 # A run recorded before the group rates trained every bias at its learning_rate (and, before
-# --train-eval-examples, scored all of train).
+# --train-eval-examples, scored all of train; before --adam-epsilon, used 1e-8).
 python3 - "$tmp/groups/metrics.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
-for k in ("attention_learning_rate", "mlp_learning_rate", "layernorm_learning_rate", "train_eval_examples"):
+for k in ("attention_learning_rate", "mlp_learning_rate", "layernorm_learning_rate", "train_eval_examples", "adam_epsilon"):
     del m[k]
 json.dump(m, open(sys.argv[1], "w"))
 PY
@@ -201,6 +201,17 @@ PY
   fail "resume of a run recorded without group rates: $(cat "$tmp/resume.err")"
 expect_error "resume of a run recorded without group rates, with one" "attention_learning_rate: was 0.001, now 0" -- \
   "$bitfit" "${groups[@]}" --resume
+
+# --adam-epsilon (the original's transformers AdamW: 1e-6): recorded, checked on --resume, and it
+# reaches the update (a large one damps it: the patch differs from the default's).
+tiny=(train -t sst2 --data-dir "$tmp/sst_small" -m "$model" --epochs 1 --batch-size 8 --no-train-eval)
+"$bitfit" "${tiny[@]}" -o "$tmp/eps" --adam-epsilon 1e-2 2>"$tmp/eps.err" || fail "train with --adam-epsilon: $(tail -3 "$tmp/eps.err")"
+python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["adam_epsilon"] == 1e-2' "$tmp/eps/metrics.json" ||
+  fail "--adam-epsilon not recorded"
+"$bitfit" "${tiny[@]}" -o "$tmp/eps_default" 2>/dev/null || fail "train with the default epsilon"
+cmp -s "$tmp/eps/patch.safetensors" "$tmp/eps_default/patch.safetensors" && fail "--adam-epsilon did not change the update"
+expect_error "resume with another epsilon" "adam_epsilon: was 0.01, now 1e-08" -- "$bitfit" "${tiny[@]}" -o "$tmp/eps" --resume
+expect_error "--adam-epsilon 0" "--adam-epsilon must be positive" -- "$bitfit" "${tiny[@]}" -o "$tmp/eps0" --adam-epsilon 0
 
 # --train-eval-examples: train scored on a seeded sample of 10 of the 32, recorded in metrics.json
 # (and so checked on --resume); it contradicts --no-train-eval.

@@ -330,6 +330,8 @@ inline int run_train(int argc, char** argv) {
                {"max-grad-norm", "X", "global gradient-norm clip (0: off)", "1.0"},
                {"weight-decay", "X", "decoupled weight decay (AdamW)", "0"},
                {"optimizer", "NAME", "adamw or adam", "adamw"},
+               {"adam-epsilon", "X", "Adam's epsilon: torch.optim's default (the original run_glue.py's transformers "
+                                     "AdamW uses 1e-6)", "1e-8"},
                {"warmup-steps", "N", "linear warm-up steps", "0"},
                {"linear-decay", "", "decay the learning rate linearly to 0"},
                {"bucket-by-length", "", "batch examples of similar length together"},
@@ -371,6 +373,9 @@ inline int run_train(int argc, char** argv) {
   t.max_grad_norm = opt.real("max-grad-norm", 0, 1e9);
   t.optimizer.weight_decay = opt.real("weight-decay", 0, 1);
   t.optimizer.decoupled = opt.choice("optimizer", {"adamw", "adam"}) == "adamw";
+  t.optimizer.eps = opt.real("adam-epsilon", 0, 1);
+  // 0 would divide 0 by 0 for a parameter whose gradient has always been 0 (bk's, exactly).
+  check(t.optimizer.eps > 0, opt.prefix() + "--adam-epsilon must be positive, got " + opt.str("adam-epsilon"));
   t.warmup_steps = int(opt.integer("warmup-steps", 0, 1 << 30));
   t.linear_decay = opt.has("linear-decay");
   t.bucket_by_length = opt.has("bucket-by-length");
@@ -423,6 +428,7 @@ inline int run_train(int argc, char** argv) {
                                      {"max_grad_norm", t.max_grad_norm},
                                      {"weight_decay", t.optimizer.weight_decay},
                                      {"optimizer", t.optimizer.decoupled ? "adamw" : "adam"},
+                                     {"adam_epsilon", t.optimizer.eps},
                                      {"warmup_steps", t.warmup_steps},
                                      {"linear_decay", t.linear_decay},
                                      {"bucket_by_length", t.bucket_by_length},
@@ -479,8 +485,9 @@ inline int run_train(int argc, char** argv) {
       // A run recorded before the group rates existed trained every bias at its learning_rate.
       for (const char* group : {"attention_learning_rate", "mlp_learning_rate", "layernorm_learning_rate"})
         if (!saved.contains(group) && saved.contains("learning_rate")) saved[group] = saved["learning_rate"];
-      // One recorded before --train-eval-examples scored all of train.
+      // One recorded before --train-eval-examples scored all of train; before --adam-epsilon, its default.
       if (!saved.contains("train_eval_examples")) saved["train_eval_examples"] = 0;
+      if (!saved.contains("adam_epsilon")) saved["adam_epsilon"] = adamw_config{}.eps;
       std::string diff;
       for (const auto& [k, v] : run_config.items())
         if (const auto was = saved.value(k, nlohmann::json()); was != v)
