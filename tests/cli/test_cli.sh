@@ -156,7 +156,8 @@ fi
 # attention biases at rate 0 leave the patch as the model has them), and checked on --resume.
 mkdir "$tmp/sst_small" && head -33 "$data/glue/SST-2/train.tsv" >"$tmp/sst_small/train.tsv" &&
   head -17 "$data/glue/SST-2/dev.tsv" >"$tmp/sst_small/dev.tsv"
-small=(train -t sst2 --data-dir "$tmp/sst_small" -m "$model" -o "$tmp/groups" --epochs 1 --batch-size 8 --no-train-eval)
+tiny=(train -t sst2 --data-dir "$tmp/sst_small" -m "$model" --epochs 1 --batch-size 8 --no-train-eval)
+small=("${tiny[@]}" -o "$tmp/groups")
 groups=("${small[@]}" --attention-learning-rate 0 --mlp-learning-rate 2e-3 --layernorm-learning-rate 5e-4)
 "$bitfit" "${groups[@]}" 2>"$tmp/groups.err" || fail "train with group rates: $(tail -3 "$tmp/groups.err")"
 python3 - "$tmp/groups/metrics.json" "$tmp/groups/patch.safetensors" "$model/model.safetensors" <<'PY' || fail "group rates: metrics.json or patch (above)"
@@ -204,7 +205,6 @@ expect_error "resume of a run recorded without group rates, with one" "attention
 
 # --adam-epsilon (the original's transformers AdamW: 1e-6): recorded, checked on --resume, and it
 # reaches the update (a large one damps it: the patch differs from the default's).
-tiny=(train -t sst2 --data-dir "$tmp/sst_small" -m "$model" --epochs 1 --batch-size 8 --no-train-eval)
 "$bitfit" "${tiny[@]}" -o "$tmp/eps" --adam-epsilon 1e-2 2>"$tmp/eps.err" || fail "train with --adam-epsilon: $(tail -3 "$tmp/eps.err")"
 python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["adam_epsilon"] == 1e-2' "$tmp/eps/metrics.json" ||
   fail "--adam-epsilon not recorded"
