@@ -54,7 +54,11 @@ grep -qF 'besides 1 archived runs' "$doc" || fail "archived count: $(grep -F 'Wa
 grep -qF 'CPU A (archived); CPU B' "$doc" || fail "CPUs: $(grep -F 'Wall time' "$doc")"
 [[ $(head -1 "$doc") == before && $(tail -1 "$doc") == after ]] || fail "text around the markers changed"
 grep -qF 'old tables' "$doc" && fail "the old block was kept"
-[[ -f "$tmp/docs/figures/table2.json" ]] || fail "no docs/figures/table2.json"
+# A bar chart per table, each shown under its table.
+for fig in table2 table3_rte table3_mrpc table3_stsb; do
+  [[ -f "$tmp/docs/figures/$fig.json" ]] || fail "no docs/figures/$fig.json"
+  grep -qF "(figures/$fig.png)" "$doc" || fail "RESULTS.md does not show figures/$fig.png"
+done
 
 BITFIT_PAPER_RUNS="$tmp/runs/paper" BITFIT_PAPER_RECORD="$tmp/results/paper" \
   bash "$tmp/scripts/reproduce-paper" --list pos >"$tmp/list" 2>"$tmp/err" || fail "--list: exit $?: $(cat "$tmp/err")"
