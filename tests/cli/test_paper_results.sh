@@ -74,6 +74,26 @@ BITFIT_CLI=/nonexistent python3 "$tmp/scripts/paper-results-2" "$tmp/runs/paper"
   fail "paper-results with two Table 3 tasks: exit $?: $(cat "$tmp/err")"
 [[ -z $(mismatched "$doc") ]] || fail "two Table 3 tasks: a separator's cells differ: $(mismatched "$doc")"
 
+# A lengthened run of the epochs block, recorded: its learning curves are drawn from the record
+# (a stand-in CLI logs the call and writes the figures) and shown under the epochs table.
+printf '{"seed": 42, "finished": true, "epoch": [{"epoch": 1, "dev": {"accuracy": 0.70}, "seconds": 60, "cpu": "CPU B"}]}\n' \
+  >"$tmp/results/paper/rte-bitfit-e20-s42.json"
+cat >"$tmp/cli" <<'EOF'
+#!/usr/bin/env bash
+echo "$*" >>"${0%/*}/cli.log"
+[[ "$1 $2" == "plot curves" ]] && mkdir -p "${6%/*}" && touch "$6_accuracy.png"
+exit 0
+EOF
+chmod +x "$tmp/cli"
+BITFIT_CLI="$tmp/cli" python3 "$tmp/scripts/paper-results" "$tmp/runs/paper" >"$tmp/out" 2>"$tmp/err" ||
+  fail "paper-results with a CLI: exit $?: $(cat "$tmp/err")"
+grep -qxF "plot curves --metrics $tmp/results/paper/rte-bitfit-e20-s42.json --output $tmp/docs/figures/curves/rte_bitfit-e20" \
+  "$tmp/cli.log" || fail "the 20-epoch run's curves were not drawn from its record: $(cat "$tmp/cli.log")"
+grep -qF '| RTE (accuracy), 20 epochs | 70.0 (1) |' "$doc" || fail "20-epoch row: $(grep -F '20 epochs |' "$doc")"
+grep -qxF '![RTE (accuracy), 20 epochs](figures/curves/rte_bitfit-e20_accuracy.png)' "$doc" ||
+  fail "RESULTS.md does not show the 20-epoch run's curve"
+grep -qF 'figures/curves/rte_bitfit_' "$doc" && fail "a Table 2 run's curve is shown under the epochs table"
+
 BITFIT_PAPER_RUNS="$tmp/runs/paper" BITFIT_PAPER_RECORD="$tmp/results/paper" \
   bash "$tmp/scripts/reproduce-paper" --list pos >"$tmp/list" 2>"$tmp/err" || fail "--list: exit $?: $(cat "$tmp/err")"
 for want in "archived pos_xpos-bitfit-s42" "done     pos_xpos-bitfit-s43" "done     pos_xpos-bitfit-s44" \
