@@ -104,4 +104,9 @@ done
 lr_override=1e-5 epochs_override=20 BITFIT_PAPER_RUNS="$tmp/runs/paper" \
   bash "$tmp/scripts/reproduce-paper" --list table2 >"$tmp/list" 2>"$tmp/err"
 grep -qxF "pending  rte-bitfit-s42" "$tmp/list" || fail "--list: the unfinished RTE run is not pending: $(head -1 "$tmp/list")"
+# A filter selects runs by name, --list included.
+BITFIT_PAPER_MATCH='full_ft-s4[34]' BITFIT_PAPER_RUNS="$tmp/runs/paper" BITFIT_PAPER_RECORD="$tmp/results/paper" \
+  bash "$tmp/scripts/reproduce-paper" --list pos >"$tmp/list" 2>"$tmp/err" || fail "--list with a filter: exit $?: $(cat "$tmp/err")"
+[[ $(sort "$tmp/list" | tr '\n' ' ') == "pending  pos_upos-full_ft-s43 pending  pos_upos-full_ft-s44 pending  pos_xpos-full_ft-s43 pending  pos_xpos-full_ft-s44 " ]] ||
+  fail "--list with BITFIT_PAPER_MATCH: $(cat "$tmp/list")"
 finish test_paper_results
