@@ -7,6 +7,9 @@
 //     residual_layernorm_forward; likewise backward (LN backward, then dropout backward).
 //   Dropout alone: the former double-compare loop against the vectorised mask.
 //   Attention forward / backward, with and without attention dropout.
+//   A dense layer's product for batch-independent inference: gemm_abt_fixed_order (each row on
+//     its own, where gemm_rows_stable() is false: AVX2, Eigen) beside the GEMM backend's
+//     gemm_abt (what training and AVX-512 inference use); counter: FLOP/s.
 // Shapes: BERT-base (H = 768, I = 3072) and MiniLM (H = 384, I = 1536), N = 1024 and 4096 tokens
 // (attention: sequences of T = 128). Counters: bytes/s (each array read or written once) and
 // items/s (elements, or tokens for attention). Threads: OMP_NUM_THREADS.
@@ -17,6 +20,7 @@
 #include <bitfit/ops/attention.hpp>
 #include <bitfit/ops/dropout.hpp>
 #include <bitfit/ops/gelu.hpp>
+#include <bitfit/ops/gemm.hpp>
 #include <bitfit/ops/layernorm.hpp>
 #include <bitfit/ops/residual_layernorm.hpp>
 
@@ -346,6 +350,20 @@ void BM_attention(benchmark::State& state, const char* model, bool backward, boo
   state.SetItemsProcessed(std::int64_t(N) * state.iterations());  // tokens
 }
 
+/// out (N, O) = inp (N, I) · W^T at a dense layer's shape, by the row-independent product or by
+/// the backend's GEMM (its baseline).
+void BM_dense_product(benchmark::State& state, int O, int I, bool fixed_order) {
+  const int N = int(state.range(0));
+  const auto inp = random_floats(std::size_t(N) * I, 1), W = random_floats(std::size_t(O) * I, 2);
+  std::vector<float> out(std::size_t(N) * O);
+  for (auto _ : state) {
+    if (fixed_order) gemm_abt_fixed_order(out.data(), inp.data(), W.data(), N, O, I);
+    else gemm_abt(out.data(), inp.data(), W.data(), N, O, I, false);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * N * O * I * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
 #define BITFIT_TOKENS ->Arg(1024)->Arg(4096)->Unit(benchmark::kMillisecond)->UseRealTime()
@@ -394,5 +412,15 @@ BENCHMARK_CAPTURE(BM_attention, base_forward_drop, "base", false, true) BITFIT_T
 BENCHMARK_CAPTURE(BM_attention, base_backward_drop, "base", true, true) BITFIT_TOKENS;
 BENCHMARK_CAPTURE(BM_attention, minilm_forward_drop, "minilm", false, true) BITFIT_TOKENS;
 BENCHMARK_CAPTURE(BM_attention, minilm_backward_drop, "minilm", true, true) BITFIT_TOKENS;
+
+#define BITFIT_ROWS ->Arg(64)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime()
+BENCHMARK_CAPTURE(BM_dense_product, base_qkv_gemm, 3 * 768, 768, false) BITFIT_ROWS;
+BENCHMARK_CAPTURE(BM_dense_product, base_qkv_fixed_order, 3 * 768, 768, true) BITFIT_ROWS;
+BENCHMARK_CAPTURE(BM_dense_product, base_out_gemm, 768, 768, false) BITFIT_ROWS;
+BENCHMARK_CAPTURE(BM_dense_product, base_out_fixed_order, 768, 768, true) BITFIT_ROWS;
+BENCHMARK_CAPTURE(BM_dense_product, base_mlp_in_gemm, 3072, 768, false) BITFIT_ROWS;
+BENCHMARK_CAPTURE(BM_dense_product, base_mlp_in_fixed_order, 3072, 768, true) BITFIT_ROWS;
+BENCHMARK_CAPTURE(BM_dense_product, base_mlp_out_gemm, 768, 3072, false) BITFIT_ROWS;
+BENCHMARK_CAPTURE(BM_dense_product, base_mlp_out_fixed_order, 768, 3072, true) BITFIT_ROWS;
 
 int main(int argc, char** argv) { return bitfit::bench::run_benchmarks(argc, argv); }

@@ -20,6 +20,7 @@
 #include <bitfit/core/error.hpp>
 #include <bitfit/core/view.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #if BITFIT_HAS_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
@@ -245,11 +247,90 @@ void gemm_atb_accumulate(T* C, const T* A, const T* B, int M, int N, int K) {
 }
 
 /// Below this many rows oneDNN's fp32 GEMM takes another kernel, whose rows differ from the
-/// large-batch kernel's in the last bits; from 16 rows on, each row of A · B^T is the same
-/// whatever the other rows are (tests/test_gemm.cpp). Inference that must not depend on its
-/// company (model/encoder_mixed.hpp) pads smaller products to this many rows. Eigen's kernels
-/// have no such bound: there, results may depend on the batch in the last bits.
+/// large-batch kernel's in the last bits; with its AVX-512 kernels, from 16 rows on, each row of
+/// A · B^T is the same whatever the other rows are (tests/test_gemm.cpp). Inference that must not
+/// depend on its company (model/encoder_mixed.hpp) pads smaller products to this many rows, where
+/// gemm_rows_stable() says that holds, and uses gemm_abt_fixed_order() where it does not.
 inline constexpr int row_stable_rows = 16;
+
+/// Whether the fp32 GEMM here gives each row of A · B^T independently of the other rows, from
+/// row_stable_rows rows on: oneDNN with its AVX-512 kernels (measured on Zen 4 and Zen 5). Not
+/// its AVX2 kernels: on a Zen 3 the last 1-3 rows of each block of 6 take another kernel (in the
+/// last bits), and with two threads where the blocks start moves with the row count. Not Eigen's.
+inline bool gemm_rows_stable() {
+#if BITFIT_HAS_ONEDNN
+  if (current_gemm_backend() != gemm_backend::onednn) return false;
+  const auto isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni ||
+         isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+#else
+  return false;
+#endif
+}
+
+namespace detail {
+/// C (RM, RN) (row stride ldc) = A (RM, K) · B^T, B (RN, K): per element, eight partial sums over
+/// k ≡ j (mod 8) in order, added in a fixed tree, then the tail of k. The same arithmetic for every
+/// row slot, and nothing depends on other rows. A tile of 3 rows by 4 features keeps its twelve
+/// 8-lane sums in registers (enough to hide the latency of two FMA units) and loads each of A's
+/// and B's vectors once for several products.
+template <int RM, int RN>
+void dot_tile_fixed_order(float* C, std::size_t ldc, const float* A, const float* B, int K) {
+  constexpr int P = 8;
+  float acc[RM][RN][P] = {};
+  const int K8 = K / P * P;
+  for (int k = 0; k < K8; k += P)
+    for (int i = 0; i < RM; ++i)
+      for (int j = 0; j < RN; ++j) {
+        const float* a = A + std::size_t(i) * K + k;
+        const float* b = B + std::size_t(j) * K + k;
+#pragma omp simd
+        for (int l = 0; l < P; ++l) acc[i][j][l] += a[l] * b[l];
+      }
+  for (int i = 0; i < RM; ++i)
+    for (int j = 0; j < RN; ++j) {
+      const float* v = acc[i][j];
+      float s = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+      for (int k = K8; k < K; ++k) s += A[std::size_t(i) * K + k] * B[std::size_t(j) * K + k];
+      C[std::size_t(i) * ldc + j] = s;
+    }
+}
+
+/// RM rows of C against features [n0, n1): full tiles of 4 features, then single ones.
+template <int RM>
+void fixed_order_rows(float* C, const float* A, const float* B, int N, int K, int n0, int n1) {
+  int n = n0;
+  for (; n + 4 <= n1; n += 4) dot_tile_fixed_order<RM, 4>(C + n, std::size_t(N), A, B + std::size_t(n) * K, K);
+  for (; n < n1; ++n) dot_tile_fixed_order<RM, 1>(C + n, std::size_t(N), A, B + std::size_t(n) * K, K);
+}
+}  // namespace detail
+
+/// C (M, N) = A (M, K) · B^T, B (N, K), each element a dot product in an order that K alone fixes
+/// (detail::dot_tile_fixed_order). Every row runs the same code on its own data (the last rows
+/// in a tile padded with zero rows), so a row's result depends neither on the other rows, nor on
+/// M, nor on the threads: the product for inference that must not depend on its company where
+/// gemm_rows_stable() is false. Blocks of B sized for L2 are reused across all rows; at BERT-base's
+/// shapes it takes 1.3-1.4x the time of oneDNN's AVX2 kernels on a Zen 3 (docs/PERFORMANCE.md).
+inline void gemm_abt_fixed_order(float* C, const float* A, const float* B, int M, int N, int K) {
+  constexpr int RM = 3;
+  const int NB = std::max(4, (65536 / std::max(K, 1)) / 4 * 4);  // ~256 KiB of B per block
+  const int blocks = (N + NB - 1) / NB;
+#pragma omp parallel for schedule(static) if (std::ptrdiff_t(M) * N * K > (1 << 20))
+  for (int blk = 0; blk < blocks; ++blk) {
+    const int n0 = blk * NB, n1 = std::min(N, n0 + NB);
+    int m = 0;
+    for (; m + RM <= M; m += RM)
+      detail::fixed_order_rows<RM>(C + std::size_t(m) * N, A + std::size_t(m) * K, B, N, K, n0, n1);
+    if (m < M) {  // the last rows, in a tile padded with zero rows
+      const int rest = M - m;
+      std::vector<float> a(std::size_t(RM) * K, 0.f), c(std::size_t(RM) * N);
+      std::copy_n(A + std::size_t(m) * K, std::size_t(rest) * K, a.data());
+      detail::fixed_order_rows<RM>(c.data(), a.data(), B, N, K, n0, n1);
+      for (int r = 0; r < rest; ++r)
+        std::copy(c.begin() + std::ptrdiff_t(r) * N + n0, c.begin() + std::ptrdiff_t(r) * N + n1, C + std::size_t(m + r) * N + n0);
+    }
+  }
+}
 
 /// C (M, N) [+]= bf16(A) (M, K) · B^T with B (N, K) in bf16, accumulated in fp32.
 inline void gemm_abt(float* C, const float* A, const bf16* B, int M, int N, int K, bool accumulate) {
