@@ -226,6 +226,17 @@ TEST_CASE("the real backbone in bf16 stays close to fp32; fp32 is bit-reproducib
   CHECK(cosine > 0.9999);
 }
 
+TEST_CASE("gemm_rows_stable() and bf16_available() follow the ISA oneDNN names") {
+  // They read oneDNN's ISA as a bit set (detail::onednn_isa_includes); onednn_isa() by its name.
+  const std::string isa = onednn_isa();
+  CAPTURE(isa);
+  CHECK(bf16_available() == (isa == "avx512_core_bf16" || isa == "avx512_core_amx"));
+  for (const auto b : backends()) {
+    backend_scope scope(b);
+    CHECK(gemm_rows_stable() == (b == gemm_backend::onednn && isa.starts_with("avx512_core")));
+  }
+}
+
 TEST_CASE("oneDNN fp32: from row_stable_rows rows on, a row's product does not depend on the other rows") {
   const auto all = backends();
   if (std::find(all.begin(), all.end(), gemm_backend::onednn) == all.end()) return;  // built without oneDNN

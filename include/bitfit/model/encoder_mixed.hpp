@@ -28,26 +28,14 @@ struct bias_segment {
 };
 
 namespace detail {
-/// rows (N, O) += b (O): the same expression linear_forward uses for its bias.
-template <class T>
-void add_bias_rows(T* out, const T* b, int N, int O) {
-  as_matrix(out, N, O).rowwise() += as_vector(b, O).transpose();
-}
-
 /// out (N, O) = inp (N, I) · W^T (+ b), each row independent of the others: through a product of
 /// at least row_stable_rows rows where the GEMM promises that (gemm_rows_stable(), and bf16
 /// weights, which only AVX-512 machines have), else through gemm_abt_fixed_order().
 template <class T>
 void linear_forward_row_stable(T* out, const T* inp, const T* W, const T* b, int N, int I, int O,
                                const bf16* W16 = nullptr) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (!W16 && !gemm_rows_stable()) {
-      check(W != nullptr, "linear_forward_row_stable: no weights (a bias-only buffer?)");
-      gemm_abt_fixed_order(out, inp, W, N, O, I);
-      if (b) add_bias_rows(out, b, N, O);
-      return;
-    }
-  }
+  if (std::is_same_v<T, float> && !W16 && !gemm_rows_stable())
+    return linear_forward(out, inp, W, b, N, I, O, W16, product_order::fixed);
   if (N >= row_stable_rows) return linear_forward(out, inp, W, b, N, I, O, W16);
   thread_local std::vector<T> in_pad, out_pad;
   in_pad.assign(std::size_t(row_stable_rows) * I, T(0));

@@ -89,6 +89,16 @@ inline std::atomic<gemm_backend>& backend_slot() {
   static std::atomic<gemm_backend> b{initial_backend()};
   return b;
 }
+#if BITFIT_HAS_ONEDNN
+/// Whether the instruction set oneDNN will use here includes `isa`. oneDNN encodes each ISA as a
+/// bit set holding the bits of those it extends (dnnl_types.h: avx512_core 0x27 within
+/// avx512_core_bf16 0xe7 within avx512_core_amx 0x3e7), so an ISA newer than the list a build
+/// knows (oneDNN 3's avx512_core_amx_fp16, 0x1fef) still counts as including those below it.
+inline bool onednn_isa_includes(dnnl::cpu_isa isa) {
+  const auto want = static_cast<unsigned>(isa);
+  return (static_cast<unsigned>(dnnl::get_effective_cpu_isa()) & want) == want;
+}
+#endif
 }  // namespace detail
 
 /// The fp32 backend in use (process-wide; env BITFIT_GEMM=eigen|onednn sets the initial one).
@@ -124,8 +134,7 @@ inline std::string onednn_isa() {
 /// fp32, so we refuse rather than silently run slow.
 inline bool bf16_available() {
 #if BITFIT_HAS_ONEDNN
-  const auto isa = dnnl::get_effective_cpu_isa();
-  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  return detail::onednn_isa_includes(dnnl::cpu_isa::avx512_core_bf16);
 #else
   return false;
 #endif
@@ -259,10 +268,7 @@ inline constexpr int row_stable_rows = 16;
 /// last bits), and with two threads where the blocks start moves with the row count. Not Eigen's.
 inline bool gemm_rows_stable() {
 #if BITFIT_HAS_ONEDNN
-  if (current_gemm_backend() != gemm_backend::onednn) return false;
-  const auto isa = dnnl::get_effective_cpu_isa();
-  return isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni ||
-         isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  return current_gemm_backend() == gemm_backend::onednn && detail::onednn_isa_includes(dnnl::cpu_isa::avx512_core);
 #else
   return false;
 #endif
@@ -321,9 +327,11 @@ inline void gemm_abt_fixed_order(float* C, const float* A, const float* B, int M
     int m = 0;
     for (; m + RM <= M; m += RM)
       detail::fixed_order_rows<RM>(C + std::size_t(m) * N, A + std::size_t(m) * K, B, N, K, n0, n1);
-    if (m < M) {  // the last rows, in a tile padded with zero rows
+    if (m < M) {  // the last rows, in a tile padded with zero rows (grow-only scratch per thread)
       const int rest = M - m;
-      std::vector<float> a(std::size_t(RM) * K, 0.f), c(std::size_t(RM) * N);
+      thread_local std::vector<float> a, c;
+      a.assign(std::size_t(RM) * K, 0.f);
+      c.resize(std::size_t(RM) * N);
       std::copy_n(A + std::size_t(m) * K, std::size_t(rest) * K, a.data());
       detail::fixed_order_rows<RM>(c.data(), a.data(), B, N, K, n0, n1);
       for (int r = 0; r < rest; ++r)

@@ -15,22 +15,39 @@
 
 namespace bitfit {
 
-/// out (N, O) = inp (N, I) · W^T (O, I) + b (O), with W in fp32 or, when `W16` is given, in bf16.
+namespace detail {
+/// rows (N, O) += b (O), one bias row added to each.
+template <class T>
+void add_bias_rows(T* out, const T* b, int N, int O) {
+  as_matrix(out, N, O).rowwise() += as_vector(b, O).transpose();
+}
+}  // namespace detail
+
+/// How linear_forward multiplies fp32 weights: the fastest GEMM, or gemm_abt_fixed_order(),
+/// whose rows do not depend on one another on any CPU (slower; for inference that must not
+/// depend on its company where gemm_rows_stable() is false).
+enum class product_order { fastest, fixed };
+
+/// out (N, O) = inp (N, I) · W^T (O, I) + b (O), with W in fp32 or, when `W16` is given, in bf16
+/// (`order` concerns fp32 weights; bf16 ones run only where gemm_rows_stable()).
 /// Caches nothing: the input is needed only for dW, so a bias-only caller never keeps it.
 template <class T>
 void linear_forward(T* out, const T* inp, const T* W, const T* b, int N, int I, int O,
-                    const bf16* W16 = nullptr) {
+                    const bf16* W16 = nullptr, product_order order = product_order::fastest) {
   if constexpr (std::is_same_v<T, float>) {
     if (W16) {
       gemm_abt(out, inp, W16, N, O, I, false);
     } else {
       check(W != nullptr, "linear_forward: no weights (a bias-only buffer?)");
-      gemm_abt(out, inp, W, N, O, I, false);
+      if (order == product_order::fixed)
+        gemm_abt_fixed_order(out, inp, W, N, O, I);
+      else
+        gemm_abt(out, inp, W, N, O, I, false);
     }
   } else {
     gemm_abt(out, inp, W, N, O, I, false);
   }
-  if (b) as_matrix(out, N, O).rowwise() += as_vector(b, O).transpose();
+  if (b) detail::add_bias_rows(out, b, N, O);
 }
 
 /// db (O) += Σ_n dout (N, O), the rows of dout being `stride` elements apart (default O).
